@@ -1,0 +1,237 @@
+//! First start of a tenant, idempotent: migrations, the tenant, its signing key, the Management
+//! API resource server, the global client, and the admin client with its grant. Nothing is
+//! regenerated on restart.
+
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Map, Value, json};
+
+use gatehouse_core::{ids, jwt::SigningKey, jwt::Verifier, time};
+use gatehouse_spec::SCOPES;
+use gatehouse_store::{
+    Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow, docs, migrate,
+    resource_servers, resource_servers::ResourceServerRow, tenants,
+};
+
+use crate::{mgmt, state::Tenant};
+
+/// Credentials of the admin client, when the caller chose them.
+#[derive(Clone, Default)]
+pub struct AdminCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<secrecy::SecretString>,
+}
+
+/// What the first start created and must be told once.
+pub struct Bootstrapped {
+    pub tenant: Tenant,
+    /// Set only when the admin client was created now with generated credentials.
+    pub new_admin: Option<(String, String)>,
+    pub admin_client_id: String,
+}
+
+const META: &str = "gatehouse";
+
+pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCredentials) -> anyhow::Result<Bootstrapped> {
+    use secrecy::ExposeSecret;
+    migrate(db).await.context("running migrations")?;
+    let now = time::now();
+    let tx = db.begin().await?;
+    if db.dialect() == gatehouse_store::Dialect::Postgres {
+        tx.query("SELECT pg_advisory_xact_lock(7274538)", vec![]).await?;
+    }
+    tenants::ensure(&tx, tenant_id, tenant_id, &now).await?;
+
+    // Signing key.
+    let keys = tenants::list_signing_keys(&tx, tenant_id).await?;
+    let signing_key = match keys.iter().find(|k| k.current && !k.revoked) {
+        Some(k) => SigningKey::from_pkcs8(k.kid.clone(), &STANDARD.decode(&k.private_der)?)?,
+        None => {
+            let (key, der) = SigningKey::generate(ids::kid())?;
+            let row = tenants::SigningKeyRow {
+                kid: key.kid.clone(),
+                private_der: STANDARD.encode(der),
+                current: true,
+                revoked: false,
+                created_at: now.clone(),
+            };
+            tenants::insert_signing_key(&tx, tenant_id, &row).await?;
+            key
+        }
+    };
+    let mut verifier = Verifier::default();
+    verifier.add_key(&signing_key.kid, &signing_key.public_der())?;
+    for k in keys.iter().filter(|k| !k.revoked && k.kid != signing_key.kid) {
+        let other = SigningKey::from_pkcs8(k.kid.clone(), &STANDARD.decode(&k.private_der)?)?;
+        verifier.add_key(&other.kid, &other.public_der())?;
+    }
+
+    // The Management API: its identifier follows the issuer; its scopes follow the spec.
+    let audience = format!("{issuer}api/v2/");
+    let scopes: Vec<Value> = SCOPES.iter().map(|(v, d)| json!({"value": v, "description": d})).collect();
+    let mut meta = docs::get(&tx, tenant_id, META, "bootstrap").await?.unwrap_or_else(|| json!({}));
+    let api_id = meta.get("management_api_id").and_then(Value::as_str).map(str::to_owned);
+    let existing = match &api_id {
+        Some(id) => resource_servers::find(&tx, tenant_id, id).await?,
+        None => None,
+    };
+    let mut api = existing.unwrap_or_else(|| ResourceServerRow {
+        id: ids::hex24(),
+        identifier: audience.clone(),
+        is_system: true,
+        body: Value::Null,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    });
+    let old_identifier = api.identifier.clone();
+    api.identifier = audience.clone();
+    api.body = json!({
+        "id": api.id,
+        "name": "Auth0 Management API",
+        "identifier": audience,
+        "allow_offline_access": false,
+        "skip_consent_for_verifiable_first_party_clients": false,
+        "token_lifetime": 86400,
+        "token_lifetime_for_web": 7200,
+        "signing_alg": "RS256",
+        "scopes": scopes,
+        "is_system": true,
+    });
+    if api_id.is_some() {
+        api.updated_at = now.clone();
+        resource_servers::update(&tx, tenant_id, &api).await?;
+        if old_identifier != audience {
+            tx.execute(
+                "UPDATE client_grants SET audience = $3 WHERE tenant_id = $1 AND audience = $2",
+                gatehouse_store::params![tenant_id, &old_identifier, &audience],
+            )
+            .await?;
+        }
+    } else {
+        resource_servers::insert(&tx, tenant_id, &api).await?;
+    }
+    set(&mut meta, "management_api_id", &api.id);
+
+    // The global client.
+    let global = clients::list(&tx, tenant_id, &clients::ClientFilter { is_global: Some(true), ..Default::default() }, gatehouse_store::Page::ALL)
+        .await?
+        .0;
+    if global.is_empty() {
+        let client_id = ids::client_id();
+        let body = json!({
+            "tenant": tenant_id,
+            "global": true,
+            "name": "All Applications",
+            "client_id": client_id,
+            "is_first_party": true,
+            "is_token_endpoint_ip_header_trusted": false,
+            "oidc_conformant": true,
+            "callbacks": [],
+            "jwt_configuration": {"alg": "RS256"},
+            "signing_keys": [{"cert": "", "pkcs7": "", "subject": "deprecated"}],
+            "sso": false,
+            "sso_disabled": false,
+            "cross_origin_auth": false,
+            "custom_login_page_on": true,
+            "refresh_token": {"rotation_type": "non-rotating", "expiration_type": "non-expiring", "leeway": 0,
+                "token_lifetime": 2592000, "infinite_token_lifetime": true, "infinite_idle_token_lifetime": true,
+                "idle_token_lifetime": 1296000},
+        });
+        let row = ClientRow {
+            client_id,
+            name: "All Applications".into(),
+            app_type: None,
+            is_global: true,
+            is_first_party: true,
+            client_secret: Some(ids::client_secret()),
+            body,
+            created_at: now.clone(),
+            // Auth0 lists the global client last.
+            updated_at: now.clone(),
+        };
+        clients::insert(&tx, tenant_id, &row).await?;
+        tx.execute(
+            "UPDATE clients SET seq = $3 WHERE tenant_id = $1 AND client_id = $2",
+            gatehouse_store::params![tenant_id, &row.client_id, i64::MAX / 2],
+        )
+        .await?;
+    }
+
+    // The admin client and its grant to the Management API.
+    let admin_id = admin
+        .client_id
+        .clone()
+        .or_else(|| meta.get("admin_client_id").and_then(Value::as_str).map(str::to_owned));
+    let mut new_admin = None;
+    let admin_row = match &admin_id {
+        Some(id) => clients::find(&tx, tenant_id, id).await?,
+        None => None,
+    };
+    let admin_client_id = match admin_row {
+        Some(mut row) => {
+            if let Some(secret) = &admin.client_secret
+                && row.client_secret.as_deref() != Some(secret.expose_secret())
+            {
+                row.client_secret = Some(secret.expose_secret().to_owned());
+                row.updated_at = now.clone();
+                clients::update(&tx, tenant_id, &row).await?;
+            }
+            row.client_id
+        }
+        None => {
+            let mut req = Map::new();
+            req.insert("name".into(), json!("Gatehouse Admin (Management API)"));
+            req.insert("app_type".into(), json!("non_interactive"));
+            req.insert("token_endpoint_auth_method".into(), json!("client_secret_post"));
+            if let Some(id) = &admin_id {
+                req.insert("client_id".into(), json!(id));
+            }
+            if let Some(s) = &admin.client_secret {
+                req.insert("client_secret".into(), json!(s.expose_secret()));
+            }
+            let mut row = mgmt::clients::new_client(req, &now);
+            row.body["tenant"] = json!(tenant_id);
+            clients::insert(&tx, tenant_id, &row).await?;
+            if admin.client_secret.is_none() {
+                new_admin = Some((row.client_id.clone(), row.client_secret.clone().unwrap_or_default()));
+            }
+            row.client_id
+        }
+    };
+    set(&mut meta, "admin_client_id", &admin_client_id);
+    let all_scopes: Vec<&str> = SCOPES.iter().map(|(s, _)| *s).collect();
+    match client_grants::find_for(&tx, tenant_id, &admin_client_id, &audience).await? {
+        Some(mut g) => {
+            if g.body.get("scope") != Some(&json!(all_scopes)) {
+                g.body["scope"] = json!(all_scopes);
+                g.updated_at = now.clone();
+                client_grants::update(&tx, tenant_id, &g).await?;
+            }
+        }
+        None => {
+            let id = ids::prefixed("cgr", 16);
+            let g = ClientGrantRow {
+                body: json!({"id": id, "client_id": admin_client_id, "audience": audience, "scope": all_scopes, "subject_type": "client"}),
+                id,
+                client_id: admin_client_id.clone(),
+                audience: audience.clone(),
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            };
+            client_grants::insert(&tx, tenant_id, &g).await?;
+        }
+    }
+    docs::put(&tx, tenant_id, META, "bootstrap", &meta, &now).await?;
+    tx.commit().await?;
+    Ok(Bootstrapped {
+        tenant: Tenant { id: tenant_id.to_owned(), issuer: issuer.to_owned(), signing_key, verifier },
+        new_admin,
+        admin_client_id,
+    })
+}
+
+fn set(meta: &mut Value, key: &str, value: &str) {
+    if let Some(o) = meta.as_object_mut() {
+        o.insert(key.to_owned(), json!(value));
+    }
+}

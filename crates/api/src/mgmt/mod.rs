@@ -1,0 +1,14 @@
+//! The Management API's resource families, one room per spec tag.
+
+pub mod client_grants;
+pub mod clients;
+pub mod resource_servers;
+
+use crate::spine::Registry;
+
+/// Registers every family's handlers.
+pub fn register(reg: &mut Registry) {
+    clients::register(reg);
+    resource_servers::register(reg);
+    client_grants::register(reg);
+}

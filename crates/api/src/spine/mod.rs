@@ -1,0 +1,186 @@
+//! The spine: every `/api/v2` request is routed from the spec, authenticated, scope-checked,
+//! answered 501 when no handler exists, validated, and only then dispatched to its family's
+//! handler. Families never repeat these steps.
+
+pub mod auth;
+pub mod input;
+pub mod page;
+pub mod router;
+pub mod validate;
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use gatehouse_core::Error;
+use gatehouse_spec::{OPERATIONS, Op};
+use gatehouse_store::Db;
+
+pub use auth::Principal;
+pub use input::{Input, Query, Reply};
+
+use crate::state::{AppState, Tenant};
+
+/// Largest request body accepted (Auth0 refuses large payloads too).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Everything a handler may need about the request beyond its input.
+#[derive(Clone)]
+pub struct Ctx {
+    pub state: AppState,
+    pub tenant: Arc<Tenant>,
+    pub principal: Arc<Principal>,
+    pub op: Op,
+}
+
+impl Ctx {
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant.id
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.principal.has_scope(scope)
+    }
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send>>;
+type Handler = Arc<dyn Fn(Ctx, Input) -> HandlerFuture + Send + Sync>;
+
+/// Handlers by operation.
+pub struct Registry {
+    handlers: Vec<Option<Handler>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self { handlers: OPERATIONS.iter().map(|_| None).collect() }
+    }
+}
+
+impl Registry {
+    pub fn add<F, Fut>(&mut self, op: Op, f: F)
+    where
+        F: Fn(Ctx, Input) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
+    {
+        if let Some(slot) = self.handlers.get_mut(op as usize) {
+            *slot = Some(Arc::new(move |ctx, input| Box::pin(f(ctx, input))));
+        }
+    }
+
+    pub fn get(&self, op: Op) -> Option<&Handler> {
+        self.handlers.get(op as usize).and_then(Option::as_ref)
+    }
+
+    pub fn implemented(&self) -> Vec<Op> {
+        OPERATIONS.iter().map(|o| o.op).filter(|op| self.get(*op).is_some()).collect()
+    }
+}
+
+/// Auth0's error JSON with the error's status.
+pub fn error_response(e: &Error) -> Response {
+    if let Error::Internal(inner) = e {
+        tracing::error!(error = ?inner, "internal error");
+    }
+    let status = StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(e.body())).into_response()
+}
+
+fn decode(raw: &str) -> Result<String, Error> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Error::InvalidUri("Path validation error: 'invalid percent-encoding'.".into()))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error> {
+    let info = op.info();
+    if info.body_schema.is_none() {
+        return Ok(Value::Null);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    match content_type(headers).as_deref() {
+        Some("application/x-www-form-urlencoded") if info.content_types.contains(&"application/x-www-form-urlencoded") => {
+            validate::form_to_json(bytes)
+        }
+        None | Some("application/json") => serde_json::from_slice(bytes)
+            .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
+        Some(other) if other.ends_with("+json") => serde_json::from_slice(bytes)
+            .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
+        Some(other) => Err(Error::UnsupportedMediaType(format!("Unsupported content type: {other}").into())),
+    }
+}
+
+/// The one axum handler behind `/api/v2/*`.
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    match run(state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn run(state: AppState, req: Request) -> Result<Response, Error> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().strip_prefix("/api/v2").unwrap_or("");
+    let matched = match state.routes.find(&parts.method, path) {
+        router::Match::Found(m) => m,
+        router::Match::NoRoute | router::Match::NoMethod => return Err(Error::RouteNotFound),
+    };
+    let op = matched.op;
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let tenant = state.tenant_for_host(host);
+    let authz = parts.headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let principal = auth::authenticate(&state.token_cache, &tenant, authz)?;
+    auth::check_scopes(&principal, op.info().scopes)?;
+    let Some(handler) = state.registry.get(op).cloned() else {
+        return Err(Error::NotImplemented(op.info().id));
+    };
+
+    let params = matched
+        .params
+        .into_iter()
+        .map(|(name, raw)| Ok((name, decode(&raw)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    validate::path(&state.validators, op, &params)?;
+    let query = Query(
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map_err(|_| Error::InvalidQueryString("Query validation error: 'malformed query string'.".into()))?,
+    );
+    validate::query(&state.validators, op, &query)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| Error::PayloadTooLarge("Payload content length greater than maximum allowed: 1048576".into()))?;
+    let body = parse_body(op, &parts.headers, &bytes)?;
+    if !body.is_null() {
+        validate::body(&state.validators, op, &body)?;
+    }
+
+    let ctx = Ctx { state, tenant, principal, op };
+    let reply = handler(ctx, Input { path: params, query, body }).await?;
+    let status = reply.status.unwrap_or_else(|| op.success_status());
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    Ok(match reply.body {
+        Some(v) => (status, axum::Json(v)).into_response(),
+        None if status == StatusCode::OK => (StatusCode::NO_CONTENT, Body::empty()).into_response(),
+        None => (status, Body::empty()).into_response(),
+    })
+}

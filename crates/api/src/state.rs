@@ -1,0 +1,52 @@
+//! Shared state, handed to every request through axum's `State`.
+
+use std::sync::Arc;
+
+use gatehouse_core::jwt::{SigningKey, Verifier};
+use gatehouse_spec::Validators;
+use gatehouse_store::Db;
+
+use crate::spine::{Registry, auth::TokenCache, router::Routes};
+
+/// A tenant as the server holds it in memory: its issuer and keys.
+pub struct Tenant {
+    pub id: String,
+    /// `https://host/`, with the trailing slash, as Auth0 writes `iss`.
+    pub issuer: String,
+    pub signing_key: SigningKey,
+    pub verifier: Verifier,
+}
+
+impl Tenant {
+    /// The Management API's audience, `{issuer}api/v2/`.
+    pub fn management_audience(&self) -> String {
+        format!("{}api/v2/", self.issuer)
+    }
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub default_tenant: Arc<Tenant>,
+    pub validators: Validators,
+    pub registry: Registry,
+    pub routes: Routes,
+    pub token_cache: TokenCache,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The tenant a request addresses. One tenant per server for now; the Host header will
+    /// choose among several.
+    pub fn tenant_for_host(&self, _host: Option<&str>) -> Arc<Tenant> {
+        self.default_tenant.clone()
+    }
+}

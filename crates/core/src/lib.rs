@@ -1,0 +1,10 @@
+//! Shared building blocks: the Auth0 error type, ids, time, JWT signing and verification,
+//! password hashing.
+
+pub mod error;
+pub mod ids;
+pub mod jwt;
+pub mod password;
+pub mod time;
+
+pub use error::{Error, Result};

@@ -1,0 +1,217 @@
+//! JSON-schema validation of request bodies and parameters, compiled from the embedded spec on
+//! first use of each operation. Messages follow Auth0's (z-schema) wording, e.g.
+//! `Expected type string but found type integer`.
+
+use std::sync::{Arc, OnceLock};
+
+use jsonschema::{
+    Resource, Validator,
+    error::{TypeKind, ValidationErrorKind},
+};
+use serde_json::Value;
+
+use crate::{OPERATIONS, Op, ParamIn};
+
+const BASE: &str = "urn:gatehouse:management-api";
+
+/// A validation failure: Auth0's wording and the dotted path of the property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub message: String,
+    /// e.g. `jwt_configuration.lifetime_in_seconds` or `callbacks[0]`; empty at the root.
+    pub path: String,
+}
+
+type Slot = OnceLock<Option<Arc<Validator>>>;
+
+pub struct Validators {
+    spec: Value,
+    bodies: Vec<Slot>,
+    params: Vec<Vec<Slot>>,
+}
+
+impl std::fmt::Debug for Validators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Validators")
+    }
+}
+
+fn absolute_refs(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if k == "$ref"
+                    && let Value::String(s) = child
+                    && s.starts_with("#/")
+                {
+                    *s = format!("{BASE}{s}");
+                } else {
+                    absolute_refs(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(absolute_refs),
+        _ => {}
+    }
+}
+
+impl Validators {
+    pub fn new() -> Result<Self, serde_json::Error> {
+        let spec: Value = serde_json::from_str(crate::SPEC_JSON)?;
+        Ok(Self {
+            spec,
+            bodies: OPERATIONS.iter().map(|_| OnceLock::new()).collect(),
+            params: OPERATIONS.iter().map(|o| o.params.iter().map(|_| OnceLock::new()).collect()).collect(),
+        })
+    }
+
+    fn compile(&self, schema_json: &str) -> Option<Arc<Validator>> {
+        let mut schema: Value = serde_json::from_str(schema_json).ok()?;
+        absolute_refs(&mut schema);
+        let resource = Resource::from_contents(self.spec.clone()).ok()?;
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_resource(BASE, resource)
+            .build(&schema)
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// Validates a request body against the operation's schema.
+    pub fn body(&self, op: Op, body: &Value) -> Result<(), ValidationError> {
+        let info = op.info();
+        let Some(schema) = info.body_schema else { return Ok(()) };
+        let v = self.bodies[op as usize].get_or_init(|| self.compile(schema));
+        check(v.as_deref(), body, "")
+    }
+
+    /// Validates parameter `index` of the operation (already converted to its JSON type).
+    pub fn param(&self, op: Op, index: usize, value: &Value) -> Result<(), ValidationError> {
+        let info = op.info();
+        let Some(p) = info.params.get(index) else { return Ok(()) };
+        let Some(slot) = self.params[op as usize].get(index) else { return Ok(()) };
+        let v = slot.get_or_init(|| self.compile(p.schema));
+        check(v.as_deref(), value, p.name)
+    }
+
+    /// The declared JSON type of a parameter's schema (`integer`, `boolean`, `array`, …).
+    pub fn param_type(op: Op, index: usize) -> Option<String> {
+        let p = op.info().params.get(index)?;
+        let schema: Value = serde_json::from_str(p.schema).ok()?;
+        schema.get("type").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    pub fn is_query(op: Op, index: usize) -> bool {
+        op.info().params.get(index).is_some_and(|p| p.location == ParamIn::Query)
+    }
+}
+
+fn check(v: Option<&Validator>, instance: &Value, root: &str) -> Result<(), ValidationError> {
+    let Some(v) = v else { return Ok(()) };
+    match v.validate(instance) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let mut path = root.to_owned();
+            for seg in e.instance_path.to_string().split('/').skip(1) {
+                let seg = seg.replace("~1", "/").replace("~0", "~");
+                if seg.parse::<usize>().is_ok() && !path.is_empty() {
+                    path.push_str(&format!("[{seg}]"));
+                } else {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&seg);
+                }
+            }
+            Err(ValidationError { message: message(&e.kind, &e.instance), path })
+        }
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// z-schema's wording, which Auth0's messages quote.
+fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
+    use ValidationErrorKind as K;
+    let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    match kind {
+        K::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+            };
+            format!("Expected type {expected} but found type {}", type_name(instance))
+        }
+        K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+            format!("Additional properties not allowed: {}", unexpected.join(","))
+        }
+        K::Required { property } => {
+            format!("Missing required property: {}", property.as_str().unwrap_or_default())
+        }
+        K::MinLength { limit } => format!("String is too short ({} chars), minimum {limit}", len(instance)),
+        K::MaxLength { limit } => format!("String is too long ({} chars), maximum {limit}", len(instance)),
+        K::Pattern { pattern } => format!("String does not match pattern {pattern}: {}", instance.as_str().unwrap_or_default()),
+        K::Enum { .. } | K::Constant { .. } => format!("No enum match for: {instance}"),
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => format!("Value {instance} is less than minimum {limit}"),
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => {
+            format!("Value {instance} is greater than maximum {limit}")
+        }
+        K::MinItems { limit } => format!(
+            "Array is too short ({}), minimum {limit}",
+            instance.as_array().map_or(0, Vec::len)
+        ),
+        K::MaxItems { limit } => format!(
+            "Array is too long ({}), maximum {limit}",
+            instance.as_array().map_or(0, Vec::len)
+        ),
+        K::UniqueItems => "Array items are not unique".to_owned(),
+        K::MinProperties { limit } => format!("Too few properties defined, minimum {limit}"),
+        K::MaxProperties { limit } => format!("Too many properties defined, maximum {limit}"),
+        K::Format { format } => format!("Object didn't pass validation for format {format}: {}", instance.as_str().unwrap_or_default()),
+        K::AnyOf => "Data does not match any schemas from 'anyOf'".to_owned(),
+        K::OneOfNotValid => "Data does not match any schemas from 'oneOf'".to_owned(),
+        K::OneOfMultipleValid => "Data is valid against more than one schema from 'oneOf'".to_owned(),
+        K::Not { .. } => "Data matches schema from 'not'".to_owned(),
+        K::MultipleOf { multiple_of } => format!("Value {instance} is not a multiple of {multiple_of}"),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn body_errors_name_the_property() {
+        let v = Validators::new().unwrap();
+        assert!(v.body(Op::PostClients, &json!({"name": "x"})).is_ok());
+        let e = v.body(Op::PostClients, &json!({"name": 5})).unwrap_err();
+        assert_eq!(e.path, "name");
+        assert_eq!(e.message, "Expected type string but found type integer");
+        let e = v.body(Op::PostClients, &json!({"name": "x", "bogus": 1})).unwrap_err();
+        assert_eq!(e.message, "Additional properties not allowed: bogus");
+        let e = v.body(Op::PostClients, &json!({"name": "x", "callbacks": [1]})).unwrap_err();
+        assert_eq!(e.path, "callbacks[0]");
+    }
+
+    #[test]
+    fn param_errors() {
+        let v = Validators::new().unwrap();
+        let idx = Op::GetClients.info().params.iter().position(|p| p.name == "per_page").unwrap();
+        assert!(v.param(Op::GetClients, idx, &json!(10)).is_ok());
+        let e = v.param(Op::GetClients, idx, &json!(-1)).unwrap_err();
+        assert_eq!(e.path, "per_page");
+    }
+}

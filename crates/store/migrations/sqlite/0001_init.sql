@@ -1,0 +1,81 @@
+-- Every key starts with tenant_id.
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE signing_keys (
+    tenant_id   TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    private_der TEXT NOT NULL,
+    current     INTEGER NOT NULL DEFAULT 0,
+    revoked     INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, kid)
+);
+
+CREATE TABLE clients (
+    tenant_id      TEXT NOT NULL,
+    client_id      TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    app_type       TEXT,
+    is_global      INTEGER NOT NULL DEFAULT 0,
+    is_first_party INTEGER NOT NULL DEFAULT 1,
+    client_secret  TEXT,
+    body           TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, client_id)
+);
+CREATE INDEX clients_seq ON clients (tenant_id, seq);
+
+CREATE TABLE client_credentials (
+    tenant_id   TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, client_id, id)
+);
+
+CREATE TABLE resource_servers (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    identifier  TEXT NOT NULL,
+    is_system   INTEGER NOT NULL DEFAULT 0,
+    body        TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, identifier)
+);
+
+CREATE TABLE client_grants (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    audience    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, client_id, audience)
+);
+CREATE INDEX client_grants_audience ON client_grants (tenant_id, audience);
+
+-- Generic documents for the many simple configuration resources.
+CREATE TABLE docs (
+    tenant_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, kind, id)
+);

@@ -1,0 +1,75 @@
+//! Client grants: which client may get tokens for which audience, with which scopes.
+
+use serde_json::Value;
+
+use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+
+pub const TABLE: Table = Table { name: "client_grants", key: "id", columns: &["client_id", "audience"] };
+
+/// A stored client grant: `body` is the grant as the API shows it.
+#[derive(Debug, Clone)]
+pub struct ClientGrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub body: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ClientGrantRow {
+    fn from_row(r: &Row) -> DbResult<Self> {
+        Ok(Self {
+            id: r.text("id")?,
+            client_id: r.text("client_id")?,
+            audience: r.text("audience")?,
+            body: r.json("body")?,
+            created_at: r.text("created_at")?,
+            updated_at: r.text("updated_at")?,
+        })
+    }
+
+    fn columns(&self) -> Vec<P> {
+        params![&self.client_id, &self.audience]
+    }
+}
+
+pub async fn insert(x: &impl Exec, tenant: &str, g: &ClientGrantRow) -> DbResult<()> {
+    TABLE.insert(x, tenant, &g.id, g.columns(), &g.body, &g.created_at).await
+}
+
+pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<ClientGrantRow>> {
+    TABLE.find(x, tenant, id).await?.as_ref().map(ClientGrantRow::from_row).transpose()
+}
+
+#[derive(Debug, Default)]
+pub struct GrantFilter {
+    pub audience: Option<String>,
+    pub client_id: Option<String>,
+}
+
+pub async fn list(x: &impl Exec, tenant: &str, f: &GrantFilter, page: Page) -> DbResult<(Vec<ClientGrantRow>, i64)> {
+    let mut w = Filter::tenant(tenant);
+    if let Some(a) = &f.audience {
+        w.eq("audience", a);
+    }
+    if let Some(c) = &f.client_id {
+        w.eq("client_id", c);
+    }
+    let (rows, total) = TABLE.list(x, &w, page).await?;
+    Ok((rows.iter().map(ClientGrantRow::from_row).collect::<DbResult<_>>()?, total))
+}
+
+/// The grant of `client_id` to `audience`, if any: what the token endpoint checks.
+pub async fn find_for(x: &impl Exec, tenant: &str, client_id: &str, audience: &str) -> DbResult<Option<ClientGrantRow>> {
+    let f = GrantFilter { audience: Some(audience.to_owned()), client_id: Some(client_id.to_owned()) };
+    Ok(list(x, tenant, &f, Page { offset: 0, limit: 1 }).await?.0.into_iter().next())
+}
+
+pub async fn update(x: &impl Exec, tenant: &str, g: &ClientGrantRow) -> DbResult<bool> {
+    TABLE.update(x, tenant, &g.id, g.columns(), &g.body, &g.updated_at).await
+}
+
+pub async fn delete(x: &impl Exec, tenant: &str, id: &str) -> DbResult<bool> {
+    TABLE.delete(x, tenant, id).await
+}

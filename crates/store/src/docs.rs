@@ -1,0 +1,52 @@
+//! Generic JSON documents keyed by (tenant, kind, id): the storage of the many simple
+//! configuration resources.
+
+use serde_json::Value;
+
+use crate::{DbResult, Exec, Page, params, sql::Filter};
+
+pub async fn get(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResult<Option<Value>> {
+    x.query_opt(
+        "SELECT body FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        params![tenant, kind, id],
+    )
+    .await?
+    .map(|r| r.json("body"))
+    .transpose()
+}
+
+/// Inserts or replaces a document.
+pub async fn put(x: &impl Exec, tenant: &str, kind: &str, id: &str, body: &Value, now: &str) -> DbResult<()> {
+    x.execute(
+        "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (tenant_id, kind, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        params![tenant, kind, id, body, crate::seq_now(), now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list(x: &impl Exec, tenant: &str, kind: &str, page: Page) -> DbResult<(Vec<Value>, i64)> {
+    let mut w = Filter::tenant(tenant);
+    w.eq("kind", kind);
+    let where_sql = w.where_sql();
+    let total = x
+        .query_opt(&format!("SELECT COUNT(*) AS n FROM docs {where_sql}"), w.params.clone())
+        .await?
+        .map_or(Ok(0), |r| r.i64("n"))?;
+    let mut ps = w.params.clone();
+    ps.extend(params![page.limit, page.offset]);
+    let rows = x
+        .query(&format!("SELECT body FROM docs {where_sql} ORDER BY seq, id LIMIT $3 OFFSET $4"), ps)
+        .await?;
+    Ok((rows.iter().map(|r| r.json("body")).collect::<DbResult<_>>()?, total))
+}
+
+pub async fn delete(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResult<bool> {
+    Ok(x.execute(
+        "DELETE FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+        params![tenant, kind, id],
+    )
+    .await?
+        > 0)
+}

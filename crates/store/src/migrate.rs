@@ -1,0 +1,55 @@
+//! Versioned migrations, one numbered file per backend with matching names.
+
+use anyhow::Context;
+
+use crate::{Db, DbResult, Dialect, Exec, params};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
+/// lock serialises instances that start together.
+pub async fn migrate(db: &Db) -> DbResult<()> {
+    let tx = db.begin().await?;
+    if db.dialect() == Dialect::Postgres {
+        tx.query("SELECT pg_advisory_xact_lock(7274537)", vec![]).await?;
+    }
+    tx.batch(
+        "CREATE TABLE IF NOT EXISTS gatehouse_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM gatehouse_migrations", vec![])
+        .await?
+        .iter()
+        .map(|r| r.i64("version"))
+        .collect::<DbResult<_>>()?;
+    for m in MIGRATIONS {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        let sql = match db.dialect() {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        tx.batch(sql).await.with_context(|| format!("migration {} {}", m.version, m.name))?;
+        tx.execute(
+            "INSERT INTO gatehouse_migrations (version, name) VALUES ($1, $2)",
+            params![m.version, m.name],
+        )
+        .await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    tx.commit().await
+}

@@ -1,0 +1,79 @@
+//! Resource servers (APIs).
+
+use serde_json::Value;
+
+use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+
+pub const TABLE: Table = Table { name: "resource_servers", key: "id", columns: &["identifier", "is_system"] };
+
+/// A stored resource server: `body` is the object as the API shows it.
+#[derive(Debug, Clone)]
+pub struct ResourceServerRow {
+    pub id: String,
+    pub identifier: String,
+    pub is_system: bool,
+    pub body: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ResourceServerRow {
+    fn from_row(r: &Row) -> DbResult<Self> {
+        Ok(Self {
+            id: r.text("id")?,
+            identifier: r.text("identifier")?,
+            is_system: r.bool("is_system")?,
+            body: r.json("body")?,
+            created_at: r.text("created_at")?,
+            updated_at: r.text("updated_at")?,
+        })
+    }
+
+    fn columns(&self) -> Vec<P> {
+        params![&self.identifier, self.is_system]
+    }
+}
+
+pub async fn insert(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<()> {
+    TABLE.insert(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.created_at).await
+}
+
+pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<ResourceServerRow>> {
+    TABLE.find(x, tenant, id).await?.as_ref().map(ResourceServerRow::from_row).transpose()
+}
+
+pub async fn find_by_identifier(x: &impl Exec, tenant: &str, identifier: &str) -> DbResult<Option<ResourceServerRow>> {
+    let mut w = Filter::tenant(tenant);
+    w.eq("identifier", identifier);
+    let (rows, _) = TABLE.list(x, &w, Page { offset: 0, limit: 1 }).await?;
+    rows.first().map(ResourceServerRow::from_row).transpose()
+}
+
+/// Resource servers, optionally only those with the given identifiers.
+pub async fn list(
+    x: &impl Exec,
+    tenant: &str,
+    identifiers: Option<&[String]>,
+    page: Page,
+) -> DbResult<(Vec<ResourceServerRow>, i64)> {
+    let mut w = Filter::tenant(tenant);
+    if let Some(ids) = identifiers {
+        w.any_of("identifier", ids.iter().map(P::from).collect());
+    }
+    let (rows, total) = TABLE.list(x, &w, page).await?;
+    Ok((rows.iter().map(ResourceServerRow::from_row).collect::<DbResult<_>>()?, total))
+}
+
+pub async fn update(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
+    TABLE.update(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.updated_at).await
+}
+
+/// Deletes the resource server and the client grants to it.
+pub async fn delete(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
+    x.execute(
+        "DELETE FROM client_grants WHERE tenant_id = $1 AND audience = $2",
+        params![tenant, &rs.identifier],
+    )
+    .await?;
+    TABLE.delete(x, tenant, &rs.id).await
+}

@@ -1,0 +1,132 @@
+//! `gatehouse`: a self-hosted identity server speaking Auth0's Management and Authentication APIs.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gatehouse_api::{AdminCredentials, Config, LogFormat, TlsMode};
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// `postgres://…` for PostgreSQL; otherwise a SQLite file.
+        #[arg(long, env = "GATEHOUSE_DATABASE_URL", default_value = "gatehouse.db")]
+        database_url: String,
+        /// Public issuer URL (default: derived from the listen address).
+        #[arg(long, env = "GATEHOUSE_ISSUER")]
+        issuer: Option<String>,
+        #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormatArg,
+        /// Admin client id (generated and printed once when unset).
+        #[arg(long, env = "GATEHOUSE_ADMIN_CLIENT_ID")]
+        admin_client_id: Option<String>,
+        /// Admin client secret (generated and printed once when unset).
+        #[arg(long, env = "GATEHOUSE_ADMIN_CLIENT_SECRET", hide_env_values = true)]
+        admin_client_secret: Option<String>,
+        /// PEM certificate chain for HTTPS.
+        #[arg(long, env = "GATEHOUSE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for HTTPS.
+        #[arg(long, env = "GATEHOUSE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve HTTPS with a self-signed certificate kept in --tls-dir.
+        #[arg(long, env = "GATEHOUSE_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+        tls_self_signed: bool,
+        #[arg(long, env = "GATEHOUSE_TLS_DIR", default_value = "gatehouse-tls")]
+        tls_dir: PathBuf,
+    },
+    /// Apply database migrations and bootstrap the tenant, then exit.
+    Migrate {
+        #[arg(long, env = "GATEHOUSE_DATABASE_URL", default_value = "gatehouse.db")]
+        database_url: String,
+    },
+    /// Print how many of the Management API's operations are implemented.
+    Ops {
+        /// List every operation with its state.
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            listen,
+            database_url,
+            issuer,
+            log_format,
+            admin_client_id,
+            admin_client_secret,
+            tls_cert,
+            tls_key,
+            tls_self_signed,
+            tls_dir,
+        } => {
+            let log_format = match log_format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+            init_logs(log_format);
+            let tls = match (tls_cert, tls_key, tls_self_signed) {
+                (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
+                (_, _, true) => TlsMode::SelfSigned { dir: tls_dir },
+                _ => TlsMode::None,
+            };
+            let cfg = Config {
+                listen,
+                database_url,
+                issuer,
+                admin: AdminCredentials {
+                    client_id: admin_client_id,
+                    client_secret: admin_client_secret.map(Into::into),
+                },
+                tls,
+            };
+            gatehouse_api::serve(cfg).await
+        }
+        Command::Migrate { database_url } => {
+            init_logs(LogFormat::Text);
+            let db = gatehouse_store::Db::connect(&database_url).await?;
+            gatehouse_store::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Ops { list } => {
+            let coverage = gatehouse_api::coverage();
+            if list {
+                for (info, done) in &coverage.operations {
+                    println!("{}\t{}\t{}\t{}", if *done { "done" } else { "501" }, info.method.as_str(), info.path, info.id);
+                }
+            }
+            println!("{} of {} operations implemented", coverage.implemented(), coverage.operations.len());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration binary: each module boots real servers over real HTTP, on SQLite and (when
+//! `GATEHOUSE_TEST_DATABASE_URL` is set) on PostgreSQL.
+
+mod client_grants;
+mod clients;
+mod conformance;
+mod resource_servers;
+mod spine;
+mod store;
