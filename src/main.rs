@@ -122,10 +122,20 @@ async fn main() -> anyhow::Result<()> {
             let coverage = gatehouse_api::coverage();
             if list {
                 for (info, done) in &coverage.operations {
-                    println!("{}\t{}\t{}\t{}", if *done { "done" } else { "501" }, info.method.as_str(), info.path, info.id);
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        if *done { "done" } else { "501" },
+                        info.method.as_str(),
+                        info.path,
+                        info.id
+                    );
                 }
             }
-            println!("{} of {} operations implemented", coverage.implemented(), coverage.operations.len());
+            println!(
+                "{} of {} operations implemented",
+                coverage.implemented(),
+                coverage.operations.len()
+            );
             Ok(())
         }
     }

@@ -26,10 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut table = String::new();
     let mut count = 0usize;
     for (path, item) in paths {
-        let Some(item) = item.as_object() else { continue };
+        let Some(item) = item.as_object() else {
+            continue;
+        };
         for method in ["get", "post", "put", "patch", "delete"] {
             let Some(op) = item.get(method) else { continue };
-            let id = op["operationId"].as_str().ok_or("operation without operationId")?;
+            let id = op["operationId"]
+                .as_str()
+                .ok_or("operation without operationId")?;
             let name = camel(id);
             let tag = op["tags"][0].as_str().unwrap_or("");
             let mut scopes = Vec::new();
@@ -40,7 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
             }
-            let responses = op["responses"].as_object().ok_or("operation without responses")?;
+            let responses = op["responses"]
+                .as_object()
+                .ok_or("operation without responses")?;
             let success: u16 = responses
                 .keys()
                 .filter(|k| k.starts_with('2'))
@@ -48,28 +54,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .min()
                 .unwrap_or(200);
             let body = op.get("requestBody");
-            let content = body.and_then(|b| b.get("content")).and_then(Value::as_object);
+            let content = body
+                .and_then(|b| b.get("content"))
+                .and_then(Value::as_object);
             let schema_ref = content
                 .and_then(|c| c.values().next())
                 .and_then(|m| m.get("schema"))
                 .map(|s| s.to_string());
-            let content_types: Vec<String> =
-                content.map(|c| c.keys().cloned().collect()).unwrap_or_default();
-            let body_required = body.and_then(|b| b.get("required")).and_then(Value::as_bool).unwrap_or(false);
+            let content_types: Vec<String> = content
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default();
+            let body_required = body
+                .and_then(|b| b.get("required"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let mut params = String::new();
-            for p in op["parameters"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for p in op["parameters"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 let loc = match p["in"].as_str() {
                     Some("path") => "ParamIn::Path",
                     Some("query") => "ParamIn::Query",
                     Some("header") => "ParamIn::Header",
                     _ => continue,
                 };
+                // A parameter whose schema is a `$ref` gets the referenced schema inline, so that
+                // its declared type (used to convert the raw query value) is visible.
+                let mut schema = p["schema"].clone();
+                if let Some(name) = schema
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    && let Some(target) = spec["components"]["schemas"].get(name)
+                {
+                    schema = target.clone();
+                }
                 write!(
                     params,
                     "Param {{ name: {:?}, location: {loc}, required: {}, schema: {:?} }},",
                     p["name"].as_str().unwrap_or(""),
                     p["required"].as_bool().unwrap_or(false),
-                    p["schema"].to_string()
+                    schema.to_string()
                 )?;
             }
             writeln!(variants, "    {name},")?;

@@ -15,8 +15,13 @@ fn root() -> PathBuf {
 }
 
 fn must_pass() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("must-pass.txt")).expect("conformance/must-pass.txt");
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+    let text =
+        std::fs::read_to_string(root().join("must-pass.txt")).expect("conformance/must-pass.txt");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test]
@@ -30,32 +35,67 @@ async fn cassettes() {
     files.sort();
     let required = must_pass();
     for name in &required {
-        assert!(files.iter().any(|f| f.file_name().is_some_and(|n| n == name.as_str())), "must-pass.txt names a missing cassette {name}");
+        assert!(
+            files
+                .iter()
+                .any(|f| f.file_name().is_some_and(|n| n == name.as_str())),
+            "must-pass.txt names a missing cassette {name}"
+        );
     }
     for b in backends() {
         let s = spawn_on(&b).await;
-        let opts = ReplayOptions { base_url: s.url.clone(), token: s.mgmt_token().await, timeout: Duration::from_secs(10) };
-        let client = reqwest::Client::new();
+        let opts = ReplayOptions {
+            base_url: s.url.clone(),
+            token: s.mgmt_token().await,
+            timeout: Duration::from_secs(10),
+        };
+        let client = gatehouse_testkit::replay::replay_client().unwrap();
         let (mut passed, mut failed) = (0, 0);
         let mut regressions = Vec::new();
         for f in &files {
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let report = replay_cassette(&client, &opts, f).await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let report = replay_cassette(&client, &opts, f)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
             println!("[{}] {}", b.name(), report.summary_line());
             if report.passed {
                 passed += 1;
             } else {
                 failed += 1;
                 if required.contains(&name) {
-                    regressions.push(format!("{name}:\n  {}", report.failure_details().join("\n  ")));
+                    regressions.push(format!(
+                        "{name}:\n  {}",
+                        report.failure_details().join("\n  ")
+                    ));
                 }
             }
         }
-        println!("[{}] cassettes: {passed} passed, {failed} failed (must pass: {})", b.name(), required.len());
+        println!(
+            "[{}] cassettes: {passed} passed, {failed} failed (must pass: {})",
+            b.name(),
+            required.len()
+        );
         println!("{passed} passed, {failed} failed");
         // Kept for CI's log, since cargo captures a passing test's output.
-        let summary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join(format!("conformance-{}.txt", b.name()));
-        let _ = std::fs::write(&summary, format!("conformance ({}) - {passed} of {} cassettes pass\n", b.name(), passed + failed));
-        assert!(regressions.is_empty(), "[{}] must-pass cassettes regressed:\n{}", b.name(), regressions.join("\n"));
+        let summary = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("conformance-{}.txt", b.name()));
+        let _ = std::fs::write(
+            &summary,
+            format!(
+                "conformance ({}) - {passed} of {} cassettes pass\n",
+                b.name(),
+                passed + failed
+            ),
+        );
+        assert!(
+            regressions.is_empty(),
+            "[{}] must-pass cassettes regressed:\n{}",
+            b.name(),
+            regressions.join("\n")
+        );
     }
 }

@@ -1,5 +1,10 @@
 //! One integration binary: each module boots real servers over real HTTP, on SQLite and (when
 //! `GATEHOUSE_TEST_DATABASE_URL` is set) on PostgreSQL.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
 
 mod client_grants;
 mod clients;

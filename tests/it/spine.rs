@@ -42,7 +42,10 @@ async fn tokens_and_authentication() {
             .http
             .post(format!("{}/oauth/token", s.url))
             .basic_auth(&s.admin_client_id, Some(&s.admin_client_secret))
-            .form(&[("grant_type", "client_credentials"), ("audience", &format!("{}/api/v2/", s.url))])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("audience", &format!("{}/api/v2/", s.url)),
+            ])
             .send()
             .await
             .unwrap();
@@ -77,10 +80,25 @@ async fn tokens_and_authentication() {
         assert_eq!(st, 200, "{}", b.name());
 
         // JWKS and discovery.
-        let jwks: Value = s.http.get(format!("{}/.well-known/jwks.json", s.url)).send().await.unwrap().json().await.unwrap();
+        let jwks: Value = s
+            .http
+            .get(format!("{}/.well-known/jwks.json", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(jwks["keys"][0]["kty"], "RSA");
-        let oidc: Value =
-            s.http.get(format!("{}/.well-known/openid-configuration", s.url)).send().await.unwrap().json().await.unwrap();
+        let oidc: Value = s
+            .http
+            .get(format!("{}/.well-known/openid-configuration", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(oidc["issuer"], format!("{}/", s.url));
     }
 }
@@ -93,7 +111,10 @@ async fn scopes_501_and_errors() {
         let (st, body) = get(&s, "/resource-servers", Some(&narrow)).await;
         assert_eq!(st, 403);
         assert_eq!(body["errorCode"], "insufficient_scope");
-        assert_eq!(body["message"], "Insufficient scope, expected any of: read:resource_servers");
+        assert_eq!(
+            body["message"],
+            "Insufficient scope, expected any of: read:resource_servers"
+        );
 
         let token = s.mgmt_token().await;
         // An operation without a handler answers 501 whatever its input.
@@ -122,10 +143,20 @@ async fn scopes_501_and_errors() {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["errorCode"], "invalid_body");
 
-        let res = s.http.post(s.api("/clients")).bearer_auth(&token).json(&json!({"name": 12})).send().await.unwrap();
+        let res = s
+            .http
+            .post(s.api("/clients"))
+            .bearer_auth(&token)
+            .json(&json!({"name": 12}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400);
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body["message"], "Payload validation error: 'Expected type string but found type integer' on property name.");
+        assert_eq!(
+            body["message"],
+            "Payload validation error: 'Expected type string but found type integer' on property name."
+        );
 
         let big = "x".repeat(2 * 1024 * 1024);
         let res = s
@@ -140,9 +171,19 @@ async fn scopes_501_and_errors() {
         let (st, _) = get(&s, "/clients", Some(&token)).await;
         assert_eq!(st, 200);
 
-        let health = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap();
+        let health = s
+            .http
+            .get(format!("{}/healthz", s.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status(), 200);
-        let ready = s.http.get(format!("{}/readyz", s.url)).send().await.unwrap();
+        let ready = s
+            .http
+            .get(format!("{}/readyz", s.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status(), 200);
     }
 }
@@ -153,14 +194,36 @@ async fn restart_keeps_keys_and_data() {
         let s = spawn_on(&b).await;
         let token = s.mgmt_token().await;
         let (_, before) = get(&s, "/clients", Some(&token)).await;
-        let jwks1: Value = s.http.get(format!("{}/.well-known/jwks.json", s.url)).send().await.unwrap().json().await.unwrap();
+        let jwks1: Value = s
+            .http
+            .get(format!("{}/.well-known/jwks.json", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let s = s.restart().await;
-        let jwks2: Value = s.http.get(format!("{}/.well-known/jwks.json", s.url)).send().await.unwrap().json().await.unwrap();
-        assert_eq!(jwks1["keys"][0]["kid"], jwks2["keys"][0]["kid"], "signing key regenerated on restart");
+        let jwks2: Value = s
+            .http
+            .get(format!("{}/.well-known/jwks.json", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            jwks1["keys"][0]["kid"], jwks2["keys"][0]["kid"],
+            "signing key regenerated on restart"
+        );
         let token = s.mgmt_token().await;
         let (st, after) = get(&s, "/clients", Some(&token)).await;
         assert_eq!(st, 200);
-        assert_eq!(before.as_array().map(Vec::len), after.as_array().map(Vec::len));
+        assert_eq!(
+            before.as_array().map(Vec::len),
+            after.as_array().map(Vec::len)
+        );
     }
 }
 
@@ -171,7 +234,11 @@ fn coverage_matches_readme() {
     assert_eq!(cov.operations.len(), 406);
     let implemented = cov.implemented();
     println!("{implemented} of 406 operations implemented");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let claim = format!("| Management API operations implemented | {implemented} of 406 |");
-    assert!(readme.contains(&claim), "README's coverage table must say: {claim}");
+    assert!(
+        readme.contains(&claim),
+        "README's coverage table must say: {claim}"
+    );
 }

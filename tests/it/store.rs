@@ -19,21 +19,49 @@ async fn transactions_commit_and_roll_back() {
         let (db, _t) = fresh(&b).await;
         let now = "2024-01-01T00:00:00.000Z";
         let tx = db.begin().await.unwrap();
-        docs::put(&tx, "t", "k", "a", &json!({"n": 1}), now).await.unwrap();
+        docs::put(&tx, "t", "k", "a", &json!({"n": 1}), now)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         {
             let tx = db.begin().await.unwrap();
-            docs::put(&tx, "t", "k", "b", &json!({"n": 2}), now).await.unwrap();
-            docs::put(&tx, "t", "k", "a", &json!({"n": 9}), now).await.unwrap();
+            docs::put(&tx, "t", "k", "b", &json!({"n": 2}), now)
+                .await
+                .unwrap();
+            docs::put(&tx, "t", "k", "a", &json!({"n": 9}), now)
+                .await
+                .unwrap();
             // Dropped without commit: rolled back.
         }
         // Give PostgreSQL's background rollback a moment before reading.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert_eq!(docs::get(&db, "t", "k", "a").await.unwrap(), Some(json!({"n": 1})), "{}", b.name());
-        assert_eq!(docs::get(&db, "t", "k", "b").await.unwrap(), None, "{}", b.name());
+        assert_eq!(
+            docs::get(&db, "t", "k", "a").await.unwrap(),
+            Some(json!({"n": 1})),
+            "{}",
+            b.name()
+        );
+        assert_eq!(
+            docs::get(&db, "t", "k", "b").await.unwrap(),
+            None,
+            "{}",
+            b.name()
+        );
         // The writer is usable again after the rollback.
-        docs::put(&db, "t", "k", "c", &json!({"s": "é\"x"}), now).await.unwrap();
-        let (all, total) = docs::list(&db, "t", "k", Page { offset: 0, limit: 10 }).await.unwrap();
+        docs::put(&db, "t", "k", "c", &json!({"s": "é\"x"}), now)
+            .await
+            .unwrap();
+        let (all, total) = docs::list(
+            &db,
+            "t",
+            "k",
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(total, 2);
         assert_eq!(all[1], json!({"s": "é\"x"}));
         // Tenants are separate.
@@ -49,7 +77,10 @@ async fn unique_violations_are_recognised() {
         db.execute(sql, params!["x", "x", "now"]).await.unwrap();
         let err = db.execute(sql, params!["x", "x", "now"]).await.unwrap_err();
         assert!(is_unique_violation(&err), "{}: {err:?}", b.name());
-        let rows = db.query("SELECT id, name FROM tenants WHERE id = $1", params!["x"]).await.unwrap();
+        let rows = db
+            .query("SELECT id, name FROM tenants WHERE id = $1", params!["x"])
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].text("name").unwrap(), "x");
         let tx = db.begin().await.unwrap();

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{ids, jwt::SigningKey, jwt::Verifier, time};
 use gatehouse_spec::SCOPES;
 use gatehouse_store::{
-    Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow, docs, migrate,
-    resource_servers, resource_servers::ResourceServerRow, tenants,
+    Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow, docs,
+    migrate, resource_servers, resource_servers::ResourceServerRow, tenants,
 };
 
 use crate::{mgmt, state::Tenant};
@@ -32,13 +32,19 @@ pub struct Bootstrapped {
 
 const META: &str = "gatehouse";
 
-pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCredentials) -> anyhow::Result<Bootstrapped> {
+pub async fn bootstrap(
+    db: &Db,
+    tenant_id: &str,
+    issuer: &str,
+    admin: &AdminCredentials,
+) -> anyhow::Result<Bootstrapped> {
     use secrecy::ExposeSecret;
     migrate(db).await.context("running migrations")?;
     let now = time::now();
     let tx = db.begin().await?;
     if db.dialect() == gatehouse_store::Dialect::Postgres {
-        tx.query("SELECT pg_advisory_xact_lock(7274538)", vec![]).await?;
+        tx.query("SELECT pg_advisory_xact_lock(7274538)", vec![])
+            .await?;
     }
     tenants::ensure(&tx, tenant_id, tenant_id, &now).await?;
 
@@ -61,16 +67,27 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
     };
     let mut verifier = Verifier::default();
     verifier.add_key(&signing_key.kid, &signing_key.public_der())?;
-    for k in keys.iter().filter(|k| !k.revoked && k.kid != signing_key.kid) {
+    for k in keys
+        .iter()
+        .filter(|k| !k.revoked && k.kid != signing_key.kid)
+    {
         let other = SigningKey::from_pkcs8(k.kid.clone(), &STANDARD.decode(&k.private_der)?)?;
         verifier.add_key(&other.kid, &other.public_der())?;
     }
 
     // The Management API: its identifier follows the issuer; its scopes follow the spec.
     let audience = format!("{issuer}api/v2/");
-    let scopes: Vec<Value> = SCOPES.iter().map(|(v, d)| json!({"value": v, "description": d})).collect();
-    let mut meta = docs::get(&tx, tenant_id, META, "bootstrap").await?.unwrap_or_else(|| json!({}));
-    let api_id = meta.get("management_api_id").and_then(Value::as_str).map(str::to_owned);
+    let scopes: Vec<Value> = SCOPES
+        .iter()
+        .map(|(v, d)| json!({"value": v, "description": d}))
+        .collect();
+    let mut meta = docs::get(&tx, tenant_id, META, "bootstrap")
+        .await?
+        .unwrap_or_else(|| json!({}));
+    let api_id = meta
+        .get("management_api_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let existing = match &api_id {
         Some(id) => resource_servers::find(&tx, tenant_id, id).await?,
         None => None,
@@ -85,18 +102,25 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
     });
     let old_identifier = api.identifier.clone();
     api.identifier = audience.clone();
-    api.body = json!({
-        "id": api.id,
-        "name": "Auth0 Management API",
-        "identifier": audience,
-        "allow_offline_access": false,
-        "skip_consent_for_verifiable_first_party_clients": false,
-        "token_lifetime": 86400,
-        "token_lifetime_for_web": 7200,
-        "signing_alg": "RS256",
-        "scopes": scopes,
-        "is_system": true,
-    });
+    if api.body.is_object() {
+        // Restart: the identifier follows the issuer and the scopes the spec; what an admin
+        // changed (e.g. token_lifetime) stays.
+        api.body["identifier"] = json!(audience);
+        api.body["scopes"] = json!(scopes);
+    } else {
+        api.body = json!({
+            "id": api.id,
+            "name": "Auth0 Management API",
+            "identifier": audience,
+            "allow_offline_access": false,
+            "skip_consent_for_verifiable_first_party_clients": false,
+            "token_lifetime": 86400,
+            "token_lifetime_for_web": 7200,
+            "signing_alg": "RS256",
+            "scopes": scopes,
+            "is_system": true,
+        });
+    }
     if api_id.is_some() {
         api.updated_at = now.clone();
         resource_servers::update(&tx, tenant_id, &api).await?;
@@ -113,9 +137,17 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
     set(&mut meta, "management_api_id", &api.id);
 
     // The global client.
-    let global = clients::list(&tx, tenant_id, &clients::ClientFilter { is_global: Some(true), ..Default::default() }, gatehouse_store::Page::ALL)
-        .await?
-        .0;
+    let global = clients::list(
+        &tx,
+        tenant_id,
+        &clients::ClientFilter {
+            is_global: Some(true),
+            ..Default::default()
+        },
+        gatehouse_store::Page::ALL,
+    )
+    .await?
+    .0;
     if global.is_empty() {
         let client_id = ids::client_id();
         let body = json!({
@@ -146,10 +178,10 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
             client_secret: Some(ids::client_secret()),
             body,
             created_at: now.clone(),
-            // Auth0 lists the global client last.
             updated_at: now.clone(),
         };
         clients::insert(&tx, tenant_id, &row).await?;
+        // Auth0 lists the global client last.
         tx.execute(
             "UPDATE clients SET seq = $3 WHERE tenant_id = $1 AND client_id = $2",
             gatehouse_store::params![tenant_id, &row.client_id, i64::MAX / 2],
@@ -158,10 +190,11 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
     }
 
     // The admin client and its grant to the Management API.
-    let admin_id = admin
-        .client_id
-        .clone()
-        .or_else(|| meta.get("admin_client_id").and_then(Value::as_str).map(str::to_owned));
+    let admin_id = admin.client_id.clone().or_else(|| {
+        meta.get("admin_client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     let mut new_admin = None;
     let admin_row = match &admin_id {
         Some(id) => clients::find(&tx, tenant_id, id).await?,
@@ -182,7 +215,10 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
             let mut req = Map::new();
             req.insert("name".into(), json!("Gatehouse Admin (Management API)"));
             req.insert("app_type".into(), json!("non_interactive"));
-            req.insert("token_endpoint_auth_method".into(), json!("client_secret_post"));
+            req.insert(
+                "token_endpoint_auth_method".into(),
+                json!("client_secret_post"),
+            );
             if let Some(id) = &admin_id {
                 req.insert("client_id".into(), json!(id));
             }
@@ -193,14 +229,17 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
             row.body["tenant"] = json!(tenant_id);
             clients::insert(&tx, tenant_id, &row).await?;
             if admin.client_secret.is_none() {
-                new_admin = Some((row.client_id.clone(), row.client_secret.clone().unwrap_or_default()));
+                new_admin = Some((
+                    row.client_id.clone(),
+                    row.client_secret.clone().unwrap_or_default(),
+                ));
             }
             row.client_id
         }
     };
     set(&mut meta, "admin_client_id", &admin_client_id);
     let all_scopes: Vec<&str> = SCOPES.iter().map(|(s, _)| *s).collect();
-    match client_grants::find_for(&tx, tenant_id, &admin_client_id, &audience).await? {
+    match client_grants::find_pair(&tx, tenant_id, &admin_client_id, &audience).await? {
         Some(mut g) => {
             if g.body.get("scope") != Some(&json!(all_scopes)) {
                 g.body["scope"] = json!(all_scopes);
@@ -224,7 +263,12 @@ pub async fn bootstrap(db: &Db, tenant_id: &str, issuer: &str, admin: &AdminCred
     docs::put(&tx, tenant_id, META, "bootstrap", &meta, &now).await?;
     tx.commit().await?;
     Ok(Bootstrapped {
-        tenant: Tenant { id: tenant_id.to_owned(), issuer: issuer.to_owned(), signing_key, verifier },
+        tenant: Tenant {
+            id: tenant_id.to_owned(),
+            issuer: issuer.to_owned(),
+            signing_key,
+            verifier,
+        },
         new_admin,
         admin_client_id,
     })

@@ -26,6 +26,9 @@ pub fn coverage() -> Coverage {
     let mut reg = spine::Registry::default();
     mgmt::register(&mut reg);
     Coverage {
-        operations: gatehouse_spec::OPERATIONS.iter().map(|info| (info, reg.get(info.op).is_some())).collect(),
+        operations: gatehouse_spec::OPERATIONS
+            .iter()
+            .map(|info| (info, reg.get(info.op).is_some()))
+            .collect(),
     }
 }

@@ -40,9 +40,14 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub enum TlsMode {
     None,
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     /// Generate (once) and keep a self-signed certificate in this folder.
-    SelfSigned { dir: PathBuf },
+    SelfSigned {
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone)]
@@ -58,11 +63,27 @@ pub struct Config {
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
 fn issuer_for(cfg: &Config, addr: SocketAddr) -> String {
     if let Some(i) = &cfg.issuer {
-        return if i.ends_with('/') { i.clone() } else { format!("{i}/") };
+        return if i.ends_with('/') {
+            i.clone()
+        } else {
+            format!("{i}/")
+        };
     }
-    let scheme = if matches!(cfg.tls, TlsMode::None) { "http" } else { "https" };
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+    let scheme = if matches!(cfg.tls, TlsMode::None) {
+        "http"
+    } else {
+        "https"
+    };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
     format!("{scheme}://{host}:{}/", addr.port())
 }
 
@@ -142,7 +163,13 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    Ok(Built { router, state, issuer, admin_client_id: boot.admin_client_id, new_admin: boot.new_admin })
+    Ok(Built {
+        router,
+        state,
+        issuer,
+        admin_client_id: boot.admin_client_id,
+        new_admin: boot.new_admin,
+    })
 }
 
 /// A server started in the background (tests, benchmarks).
@@ -170,7 +197,9 @@ impl Running {
 
 /// Binds (port 0 picks a free one) and serves plain HTTP in the background.
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.context("binding")?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .context("binding")?;
     let addr = listener.local_addr()?;
     let built = build(cfg, addr).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -246,18 +275,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         None => {
             println!("Admin client: {}", built.admin_client_id);
-            print_token_hint(&issuer, &built.admin_client_id, "<the secret printed at first start, or $GATEHOUSE_ADMIN_CLIENT_SECRET>");
+            print_token_hint(
+                &issuer,
+                &built.admin_client_id,
+                "<the secret printed at first start, or $GATEHOUSE_ADMIN_CLIENT_SECRET>",
+            );
         }
     }
     match &cfg.tls {
         TlsMode::None => {
-            let listener = tokio::net::TcpListener::bind(addr).await.context("binding")?;
-            axum::serve(listener, built.router).with_graceful_shutdown(shutdown_signal()).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .context("binding")?;
+            axum::serve(listener, built.router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
         }
         TlsMode::Files { cert, key } => serve_tls(addr, built.router, cert, key).await?,
         TlsMode::SelfSigned { dir } => {
             let (cert, key) = self_signed(dir, addr)?;
-            println!("TLS with a self-signed certificate; clients must trust {}", cert.display());
+            println!(
+                "TLS with a self-signed certificate; clients must trust {}",
+                cert.display()
+            );
             serve_tls(addr, built.router, &cert, &key).await?;
         }
     }
@@ -271,7 +311,12 @@ fn print_token_hint(issuer: &str, id: &str, secret: &str) {
     );
 }
 
-async fn serve_tls(addr: SocketAddr, router: Router, cert: &PathBuf, key: &PathBuf) -> anyhow::Result<()> {
+async fn serve_tls(
+    addr: SocketAddr,
+    router: Router,
+    cert: &PathBuf,
+    key: &PathBuf,
+) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
@@ -282,6 +327,9 @@ async fn serve_tls(addr: SocketAddr, router: Router, cert: &PathBuf, key: &PathB
         shutdown_signal().await;
         h.graceful_shutdown(Some(Duration::from_secs(10)));
     });
-    axum_server::bind_rustls(addr, tls).handle(handle).serve(router.into_make_service()).await?;
+    axum_server::bind_rustls(addr, tls)
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await?;
     Ok(())
 }

@@ -110,11 +110,17 @@ impl Error {
     }
 
     pub fn not_found(code: &'static str, message: impl Into<Msg>) -> Self {
-        Error::Inexistent { code, message: message.into() }
+        Error::Inexistent {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<Msg>) -> Self {
-        Error::Conflict { code, message: message.into() }
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_body(message: impl Into<Msg>) -> Self {
@@ -133,7 +139,8 @@ mod tests {
             e.body(),
             json!({"statusCode":404,"error":"Not Found","message":"The client does not exist","errorCode":"inexistent_client"})
         );
-        let e = Error::InsufficientScope("Insufficient scope, expected any of: read:clients".into());
+        let e =
+            Error::InsufficientScope("Insufficient scope, expected any of: read:clients".into());
         assert_eq!(e.body()["statusCode"], 403);
         assert_eq!(e.body()["errorCode"], "insufficient_scope");
     }

@@ -3,7 +3,11 @@
 use rand::{Rng, distributions::Alphanumeric, rngs::OsRng};
 
 fn alnum(n: usize) -> String {
-    OsRng.sample_iter(&Alphanumeric).take(n).map(char::from).collect()
+    OsRng
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 fn hex(n_bytes: usize) -> String {
@@ -20,7 +24,9 @@ pub fn client_id() -> String {
 /// 64 characters of `[A-Za-z0-9_-]`, like Auth0's `client_secret`.
 pub fn client_secret() -> String {
     const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..64).map(|_| char::from(SET[OsRng.gen_range(0..SET.len())])).collect()
+    (0..64)
+        .map(|_| char::from(SET[OsRng.gen_range(0..SET.len())]))
+        .collect()
 }
 
 /// 24 lower-case hex characters, like a resource server's or user's id.
@@ -51,7 +57,10 @@ mod tests {
         assert_eq!(client_secret().len(), 64);
         let h = hex24();
         assert_eq!(h.len(), 24);
-        assert!(h.chars().all(|ch| ch.is_ascii_hexdigit() && !ch.is_ascii_uppercase()));
+        assert!(
+            h.chars()
+                .all(|ch| ch.is_ascii_hexdigit() && !ch.is_ascii_uppercase())
+        );
         assert!(prefixed("cgr", 16).starts_with("cgr_"));
         assert_eq!(prefixed("cgr", 16).len(), 20);
     }

@@ -21,7 +21,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -35,12 +37,23 @@ impl SigningKey {
             .map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?
             .as_ref()
             .to_vec();
-        Ok((Self { kid, pair, rng: SystemRandom::new() }, der))
+        Ok((
+            Self {
+                kid,
+                pair,
+                rng: SystemRandom::new(),
+            },
+            der,
+        ))
     }
 
     pub fn from_pkcs8(kid: String, der: &[u8]) -> anyhow::Result<Self> {
         let pair = KeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("bad RSA key: {e}"))?;
-        Ok(Self { kid, pair, rng: SystemRandom::new() })
+        Ok(Self {
+            kid,
+            pair,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The public half as a JWK (RFC 7517), as served by `/.well-known/jwks.json`.
@@ -69,7 +82,12 @@ impl SigningKey {
         token.push_str(&B64.encode(serde_json::to_vec(claims)?));
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
-            .sign(&signature::RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut sig)
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &self.rng,
+                token.as_bytes(),
+                &mut sig,
+            )
             .map_err(|_| anyhow::anyhow!("RS256 signing failed"))?;
         token.push('.');
         token.push_str(&B64.encode(sig));
@@ -111,9 +129,16 @@ impl Verifier {
     }
 
     /// Checks signature (RS256 only, by `kid`), issuer, audience and expiry; returns the claims.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str, now: i64) -> Result<Value, VerifyError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<Value, VerifyError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(VerifyError::Malformed);
         };
@@ -126,11 +151,15 @@ impl Verifier {
         if header.get("alg").and_then(Value::as_str) != Some("RS256") {
             return Err(VerifyError::BadAlgorithm);
         }
-        let kid = header.get("kid").and_then(Value::as_str).ok_or(VerifyError::UnknownKey)?;
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::UnknownKey)?;
         let key = self.keys.get(kid).ok_or(VerifyError::UnknownKey)?;
         let sig = B64.decode(s).map_err(|_| VerifyError::Malformed)?;
         let signed_len = h.len() + 1 + p.len();
-        key.verify_sig(&token.as_bytes()[..signed_len], &sig).map_err(|_| VerifyError::BadSignature)?;
+        key.verify_sig(&token.as_bytes()[..signed_len], &sig)
+            .map_err(|_| VerifyError::BadSignature)?;
         let claims: Value = B64
             .decode(p)
             .ok()
@@ -175,11 +204,22 @@ mod tests {
     fn sign_and_verify() {
         let (key, v) = setup();
         let t = key.sign(&claims(2_000_000_000)).unwrap();
-        let c = v.verify(&t, "https://x/", "https://x/api/v2/", 1_000).unwrap();
+        let c = v
+            .verify(&t, "https://x/", "https://x/api/v2/", 1_000)
+            .unwrap();
         assert_eq!(c["sub"], "c@clients");
-        assert_eq!(v.verify(&t, "https://y/", "https://x/api/v2/", 1_000), Err(VerifyError::BadIssuer));
-        assert!(matches!(v.verify(&t, "https://x/", "other", 1_000), Err(VerifyError::BadAudience(_))));
-        assert_eq!(v.verify(&t, "https://x/", "https://x/api/v2/", 2_000_000_001), Err(VerifyError::Expired));
+        assert_eq!(
+            v.verify(&t, "https://y/", "https://x/api/v2/", 1_000),
+            Err(VerifyError::BadIssuer)
+        );
+        assert!(matches!(
+            v.verify(&t, "https://x/", "other", 1_000),
+            Err(VerifyError::BadAudience(_))
+        ));
+        assert_eq!(
+            v.verify(&t, "https://x/", "https://x/api/v2/", 2_000_000_001),
+            Err(VerifyError::Expired)
+        );
     }
 
     #[test]
@@ -198,15 +238,24 @@ mod tests {
         let forged = B64.encode(serde_json::to_vec(&claims(2_100_000_000)).unwrap());
         parts[1] = &forged;
         let tampered = parts.join(".");
-        assert_eq!(v.verify(&tampered, "https://x/", "https://x/api/v2/", 1), Err(VerifyError::BadSignature));
+        assert_eq!(
+            v.verify(&tampered, "https://x/", "https://x/api/v2/", 1),
+            Err(VerifyError::BadSignature)
+        );
         for alg in ["none", "HS256"] {
             let h = B64.encode(serde_json::to_vec(&json!({"alg":alg,"kid":"k1"})).unwrap());
             let bad = format!("{h}.{}.{}", parts[1], parts[2]);
-            assert_eq!(v.verify(&bad, "https://x/", "https://x/api/v2/", 1), Err(VerifyError::BadAlgorithm));
+            assert_eq!(
+                v.verify(&bad, "https://x/", "https://x/api/v2/", 1),
+                Err(VerifyError::BadAlgorithm)
+            );
         }
         assert_eq!(v.verify("abc", "i", "a", 1), Err(VerifyError::Malformed));
         let (other, _) = SigningKey::generate("k9".into()).unwrap();
         let t2 = other.sign(&claims(2_000_000_000)).unwrap();
-        assert_eq!(v.verify(&t2, "https://x/", "https://x/api/v2/", 1), Err(VerifyError::UnknownKey));
+        assert_eq!(
+            v.verify(&t2, "https://x/", "https://x/api/v2/", 1),
+            Err(VerifyError::UnknownKey)
+        );
     }
 }

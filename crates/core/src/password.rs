@@ -18,7 +18,10 @@ pub fn verify(password: &SecretString, hash: &str) -> bool {
 pub fn secrets_equal(a: &str, b: &str) -> bool {
     use sha2::{Digest, Sha256};
     let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 mod validate;
 
-pub use validate::{Validators, ValidationError};
+pub use validate::{ValidationError, Validators};
 
 /// The OpenAPI document, as copied from Auth0's published spec.
 pub const SPEC_JSON: &str = include_str!("../management-api.openapi.json");

@@ -57,11 +57,15 @@ fn absolute_refs(v: &mut Value) {
 
 impl Validators {
     pub fn new() -> Result<Self, serde_json::Error> {
-        let spec: Value = serde_json::from_str(crate::SPEC_JSON)?;
+        let mut spec: Value = serde_json::from_str(crate::SPEC_JSON)?;
+        recorded_corrections(&mut spec);
         Ok(Self {
             spec,
             bodies: OPERATIONS.iter().map(|_| OnceLock::new()).collect(),
-            params: OPERATIONS.iter().map(|o| o.params.iter().map(|_| OnceLock::new()).collect()).collect(),
+            params: OPERATIONS
+                .iter()
+                .map(|o| o.params.iter().map(|_| OnceLock::new()).collect())
+                .collect(),
         })
     }
 
@@ -80,7 +84,9 @@ impl Validators {
     /// Validates a request body against the operation's schema.
     pub fn body(&self, op: Op, body: &Value) -> Result<(), ValidationError> {
         let info = op.info();
-        let Some(schema) = info.body_schema else { return Ok(()) };
+        let Some(schema) = info.body_schema else {
+            return Ok(());
+        };
         let v = self.bodies[op as usize].get_or_init(|| self.compile(schema));
         check(v.as_deref(), body, "")
     }
@@ -88,8 +94,12 @@ impl Validators {
     /// Validates parameter `index` of the operation (already converted to its JSON type).
     pub fn param(&self, op: Op, index: usize, value: &Value) -> Result<(), ValidationError> {
         let info = op.info();
-        let Some(p) = info.params.get(index) else { return Ok(()) };
-        let Some(slot) = self.params[op as usize].get(index) else { return Ok(()) };
+        let Some(p) = info.params.get(index) else {
+            return Ok(());
+        };
+        let Some(slot) = self.params[op as usize].get(index) else {
+            return Ok(());
+        };
         let v = slot.get_or_init(|| self.compile(p.schema));
         check(v.as_deref(), value, p.name)
     }
@@ -98,11 +108,73 @@ impl Validators {
     pub fn param_type(op: Op, index: usize) -> Option<String> {
         let p = op.info().params.get(index)?;
         let schema: Value = serde_json::from_str(p.schema).ok()?;
-        schema.get("type").and_then(Value::as_str).map(str::to_owned)
+        schema
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     }
 
     pub fn is_query(op: Op, index: usize) -> bool {
-        op.info().params.get(index).is_some_and(|p| p.location == ParamIn::Query)
+        op.info()
+            .params
+            .get(index)
+            .is_some_and(|p| p.location == ParamIn::Query)
+    }
+}
+
+/// Request properties the real API accepts (as recorded in the cassettes) that the published
+/// schemas lack; without them the schemas' `additionalProperties: false` would refuse them.
+fn recorded_corrections(spec: &mut Value) {
+    const ADDED: &[(&str, &str, &str)] = &[
+        (
+            "CreateResourceServerRequestContent",
+            "token_lifetime_for_web",
+            r#"{"type":"integer","minimum":0,"maximum":2592000}"#,
+        ),
+        (
+            "UpdateResourceServerRequestContent",
+            "token_lifetime_for_web",
+            r#"{"type":"integer","minimum":0,"maximum":2592000}"#,
+        ),
+        (
+            "CreateResourceServerRequestContent",
+            "allow_online_access_with_ephemeral_sessions",
+            r#"{"type":"boolean"}"#,
+        ),
+        (
+            "UpdateResourceServerRequestContent",
+            "allow_online_access_with_ephemeral_sessions",
+            r#"{"type":"boolean"}"#,
+        ),
+        (
+            "CreateClientRequestContent",
+            "token_vault_privileged_access",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateClientRequestContent",
+            "token_vault_privileged_access",
+            r#"{"type":["object","null"]}"#,
+        ),
+        (
+            "ClientMyOrganizationPostConfiguration",
+            "invitation_landing_client_id",
+            r#"{"type":"string"}"#,
+        ),
+        (
+            "ClientMyOrganizationPatchConfiguration",
+            "invitation_landing_client_id",
+            r#"{"type":"string"}"#,
+        ),
+    ];
+    for (schema, prop, def) in ADDED {
+        if let (Some(props), Ok(def)) = (
+            spec.pointer_mut(&format!("/components/schemas/{schema}/properties"))
+                .and_then(Value::as_object_mut),
+            serde_json::from_str::<Value>(def),
+        ) {
+            props.entry((*prop).to_owned()).or_insert(def);
+        }
     }
 }
 
@@ -123,7 +195,10 @@ fn check(v: Option<&Validator>, instance: &Value, root: &str) -> Result<(), Vali
                     path.push_str(&seg);
                 }
             }
-            Err(ValidationError { message: message(&e.kind, &e.instance), path })
+            Err(ValidationError {
+                message: message(&e.kind, &e.instance),
+                path,
+            })
         }
     }
 }
@@ -148,21 +223,45 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
         K::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
             };
-            format!("Expected type {expected} but found type {}", type_name(instance))
+            format!(
+                "Expected type {expected} but found type {}",
+                type_name(instance)
+            )
         }
         K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
-            format!("Additional properties not allowed: {}", unexpected.join(","))
+            format!(
+                "Additional properties not allowed: {}",
+                unexpected.join(",")
+            )
         }
         K::Required { property } => {
-            format!("Missing required property: {}", property.as_str().unwrap_or_default())
+            format!(
+                "Missing required property: {}",
+                property.as_str().unwrap_or_default()
+            )
         }
-        K::MinLength { limit } => format!("String is too short ({} chars), minimum {limit}", len(instance)),
-        K::MaxLength { limit } => format!("String is too long ({} chars), maximum {limit}", len(instance)),
-        K::Pattern { pattern } => format!("String does not match pattern {pattern}: {}", instance.as_str().unwrap_or_default()),
+        K::MinLength { limit } => format!(
+            "String is too short ({} chars), minimum {limit}",
+            len(instance)
+        ),
+        K::MaxLength { limit } => format!(
+            "String is too long ({} chars), maximum {limit}",
+            len(instance)
+        ),
+        K::Pattern { pattern } => format!(
+            "String does not match pattern {pattern}: {}",
+            instance.as_str().unwrap_or_default()
+        ),
         K::Enum { .. } | K::Constant { .. } => format!("No enum match for: {instance}"),
-        K::Minimum { limit } | K::ExclusiveMinimum { limit } => format!("Value {instance} is less than minimum {limit}"),
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => {
+            format!("Value {instance} is less than minimum {limit}")
+        }
         K::Maximum { limit } | K::ExclusiveMaximum { limit } => {
             format!("Value {instance} is greater than maximum {limit}")
         }
@@ -177,12 +276,19 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
         K::UniqueItems => "Array items are not unique".to_owned(),
         K::MinProperties { limit } => format!("Too few properties defined, minimum {limit}"),
         K::MaxProperties { limit } => format!("Too many properties defined, maximum {limit}"),
-        K::Format { format } => format!("Object didn't pass validation for format {format}: {}", instance.as_str().unwrap_or_default()),
+        K::Format { format } => format!(
+            "Object didn't pass validation for format {format}: {}",
+            instance.as_str().unwrap_or_default()
+        ),
         K::AnyOf => "Data does not match any schemas from 'anyOf'".to_owned(),
         K::OneOfNotValid => "Data does not match any schemas from 'oneOf'".to_owned(),
-        K::OneOfMultipleValid => "Data is valid against more than one schema from 'oneOf'".to_owned(),
+        K::OneOfMultipleValid => {
+            "Data is valid against more than one schema from 'oneOf'".to_owned()
+        }
         K::Not { .. } => "Data matches schema from 'not'".to_owned(),
-        K::MultipleOf { multiple_of } => format!("Value {instance} is not a multiple of {multiple_of}"),
+        K::MultipleOf { multiple_of } => {
+            format!("Value {instance} is not a multiple of {multiple_of}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -200,16 +306,46 @@ mod tests {
         let e = v.body(Op::PostClients, &json!({"name": 5})).unwrap_err();
         assert_eq!(e.path, "name");
         assert_eq!(e.message, "Expected type string but found type integer");
-        let e = v.body(Op::PostClients, &json!({"name": "x", "bogus": 1})).unwrap_err();
+        let e = v
+            .body(Op::PostClients, &json!({"name": "x", "bogus": 1}))
+            .unwrap_err();
         assert_eq!(e.message, "Additional properties not allowed: bogus");
-        let e = v.body(Op::PostClients, &json!({"name": "x", "callbacks": [1]})).unwrap_err();
+        let e = v
+            .body(Op::PostClients, &json!({"name": "x", "callbacks": [1]}))
+            .unwrap_err();
         assert_eq!(e.path, "callbacks[0]");
+    }
+
+    #[test]
+    fn recorded_properties_are_accepted() {
+        let v = Validators::new().unwrap();
+        let body = json!({"identifier": "https://a", "token_lifetime_for_web": 3600, "allow_online_access_with_ephemeral_sessions": true});
+        assert!(v.body(Op::PostResourceServers, &body).is_ok());
+        let e = v
+            .body(
+                Op::PatchResourceServersById,
+                &json!({"token_lifetime_for_web": "x"}),
+            )
+            .unwrap_err();
+        assert_eq!(e.path, "token_lifetime_for_web");
+        assert!(
+            v.body(
+                Op::PatchResourceServersById,
+                &json!({"identifier": "https://b"})
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn param_errors() {
         let v = Validators::new().unwrap();
-        let idx = Op::GetClients.info().params.iter().position(|p| p.name == "per_page").unwrap();
+        let idx = Op::GetClients
+            .info()
+            .params
+            .iter()
+            .position(|p| p.name == "per_page")
+            .unwrap();
         assert!(v.param(Op::GetClients, idx, &json!(10)).is_ok());
         let e = v.param(Op::GetClients, idx, &json!(-1)).unwrap_err();
         assert_eq!(e.path, "per_page");

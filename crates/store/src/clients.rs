@@ -7,7 +7,13 @@ use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
 pub const TABLE: Table = Table {
     name: "clients",
     key: "client_id",
-    columns: &["name", "app_type", "is_global", "is_first_party", "client_secret"],
+    columns: &[
+        "name",
+        "app_type",
+        "is_global",
+        "is_first_party",
+        "client_secret",
+    ],
 };
 
 /// A stored client: `body` is the client as the API shows it, without `client_secret`.
@@ -40,16 +46,29 @@ impl ClientRow {
     }
 
     fn columns(&self) -> Vec<P> {
-        params![&self.name, self.app_type.clone(), self.is_global, self.is_first_party, self.client_secret.clone()]
+        params![
+            &self.name,
+            self.app_type.clone(),
+            self.is_global,
+            self.is_first_party,
+            self.client_secret.clone()
+        ]
     }
 }
 
 pub async fn insert(x: &impl Exec, tenant: &str, c: &ClientRow) -> DbResult<()> {
-    TABLE.insert(x, tenant, &c.client_id, c.columns(), &c.body, &c.created_at).await
+    TABLE
+        .insert(x, tenant, &c.client_id, c.columns(), &c.body, &c.created_at)
+        .await
 }
 
 pub async fn find(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<Option<ClientRow>> {
-    TABLE.find(x, tenant, client_id).await?.as_ref().map(ClientRow::from_row).transpose()
+    TABLE
+        .find(x, tenant, client_id)
+        .await?
+        .as_ref()
+        .map(ClientRow::from_row)
+        .transpose()
 }
 
 #[derive(Debug, Default)]
@@ -60,7 +79,12 @@ pub struct ClientFilter {
     pub name: Option<String>,
 }
 
-pub async fn list(x: &impl Exec, tenant: &str, f: &ClientFilter, page: Page) -> DbResult<(Vec<ClientRow>, i64)> {
+pub async fn list(
+    x: &impl Exec,
+    tenant: &str,
+    f: &ClientFilter,
+    page: Page,
+) -> DbResult<(Vec<ClientRow>, i64)> {
     let mut w = Filter::tenant(tenant);
     if let Some(g) = f.is_global {
         w.eq("is_global", g);
@@ -75,11 +99,18 @@ pub async fn list(x: &impl Exec, tenant: &str, f: &ClientFilter, page: Page) -> 
         w.eq("name", name);
     }
     let (rows, total) = TABLE.list(x, &w, page).await?;
-    Ok((rows.iter().map(ClientRow::from_row).collect::<DbResult<_>>()?, total))
+    Ok((
+        rows.iter()
+            .map(ClientRow::from_row)
+            .collect::<DbResult<_>>()?,
+        total,
+    ))
 }
 
 pub async fn update(x: &impl Exec, tenant: &str, c: &ClientRow) -> DbResult<bool> {
-    TABLE.update(x, tenant, &c.client_id, c.columns(), &c.body, &c.updated_at).await
+    TABLE
+        .update(x, tenant, &c.client_id, c.columns(), &c.body, &c.updated_at)
+        .await
 }
 
 /// Deletes the client with its credentials and client grants.
@@ -101,7 +132,13 @@ pub struct CredentialRow {
     pub body: Value,
 }
 
-pub async fn insert_credential(x: &impl Exec, tenant: &str, client_id: &str, c: &CredentialRow, now: &str) -> DbResult<()> {
+pub async fn insert_credential(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+    c: &CredentialRow,
+    now: &str,
+) -> DbResult<()> {
     x.execute(
         "INSERT INTO client_credentials (tenant_id, client_id, id, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
         params![tenant, client_id, &c.id, &c.body, now],
@@ -110,7 +147,11 @@ pub async fn insert_credential(x: &impl Exec, tenant: &str, client_id: &str, c: 
     Ok(())
 }
 
-pub async fn list_credentials(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<Vec<CredentialRow>> {
+pub async fn list_credentials(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+) -> DbResult<Vec<CredentialRow>> {
     x.query(
         "SELECT id, body FROM client_credentials WHERE tenant_id = $1 AND client_id = $2 ORDER BY created_at, id",
         params![tenant, client_id],
@@ -121,7 +162,12 @@ pub async fn list_credentials(x: &impl Exec, tenant: &str, client_id: &str) -> D
     .collect()
 }
 
-pub async fn find_credential(x: &impl Exec, tenant: &str, client_id: &str, id: &str) -> DbResult<Option<CredentialRow>> {
+pub async fn find_credential(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+    id: &str,
+) -> DbResult<Option<CredentialRow>> {
     x.query_opt(
         "SELECT id, body FROM client_credentials WHERE tenant_id = $1 AND client_id = $2 AND id = $3",
         params![tenant, client_id, id],
@@ -131,7 +177,13 @@ pub async fn find_credential(x: &impl Exec, tenant: &str, client_id: &str, id: &
     .transpose()
 }
 
-pub async fn update_credential(x: &impl Exec, tenant: &str, client_id: &str, c: &CredentialRow, now: &str) -> DbResult<bool> {
+pub async fn update_credential(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+    c: &CredentialRow,
+    now: &str,
+) -> DbResult<bool> {
     Ok(x.execute(
         "UPDATE client_credentials SET body = $4, updated_at = $5 WHERE tenant_id = $1 AND client_id = $2 AND id = $3",
         params![tenant, client_id, &c.id, &c.body, now],
@@ -140,7 +192,12 @@ pub async fn update_credential(x: &impl Exec, tenant: &str, client_id: &str, c: 
         > 0)
 }
 
-pub async fn delete_credential(x: &impl Exec, tenant: &str, client_id: &str, id: &str) -> DbResult<bool> {
+pub async fn delete_credential(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+    id: &str,
+) -> DbResult<bool> {
     Ok(x.execute(
         "DELETE FROM client_credentials WHERE tenant_id = $1 AND client_id = $2 AND id = $3",
         params![tenant, client_id, id],

@@ -73,7 +73,11 @@ macro_rules! params {
 }
 
 impl ToSql for P {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             P::Null => Ok(IsNull::Yes),
             P::I64(v) => match *ty {
@@ -85,7 +89,9 @@ impl ToSql for P {
             },
             P::Bool(v) => v.to_sql(ty, out),
             P::Text(s) => match *ty {
-                Type::JSON | Type::JSONB => postgres_types::Json(Value::String(s.clone())).to_sql(ty, out),
+                Type::JSON | Type::JSONB => {
+                    postgres_types::Json(Value::String(s.clone())).to_sql(ty, out)
+                }
                 _ => s.as_str().to_sql(ty, out),
             },
             P::Json(v) => match *ty {
@@ -174,11 +180,13 @@ impl Row {
         }
     }
 
-    /// A JSON column (JSONB on PostgreSQL, text on SQLite).
+    /// A JSON column (JSON on PostgreSQL, which keeps key order; text on SQLite).
     pub fn json(&self, name: &str) -> DbResult<Value> {
         match self.get(name)? {
             V::Json(v) => Ok(v.clone()),
-            V::Text(s) => serde_json::from_str(s).with_context(|| format!("column {name} is not JSON")),
+            V::Text(s) => {
+                serde_json::from_str(s).with_context(|| format!("column {name} is not JSON"))
+            }
             V::Null => Ok(Value::Null),
             V::I64(v) => Ok(Value::from(*v)),
             V::F64(v) => Ok(Value::from(*v)),
@@ -215,7 +223,8 @@ struct SqlitePool {
 }
 
 fn open_sqlite(path: &PathBuf) -> DbResult<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let conn =
+        rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
     )?;
@@ -224,8 +233,14 @@ fn open_sqlite(path: &PathBuf) -> DbResult<rusqlite::Connection> {
 }
 
 fn sqlite_run(conn: &rusqlite::Connection, sql: &str, params: &[P]) -> DbResult<(Vec<Row>, u64)> {
-    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).with_context(|| format!("preparing: {sql}"))?;
-    let cols: Arc<[String]> = stmt.column_names().iter().map(|s| (*s).to_owned()).collect();
+    let mut stmt = conn
+        .prepare_cached(&sqlite_sql(sql))
+        .with_context(|| format!("preparing: {sql}"))?;
+    let cols: Arc<[String]> = stmt
+        .column_names()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     if cols.is_empty() {
         let n = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
         return Ok((Vec::new(), n as u64));
@@ -240,10 +255,15 @@ fn sqlite_run(conn: &rusqlite::Connection, sql: &str, params: &[P]) -> DbResult<
                 ValueRef::Null => V::Null,
                 ValueRef::Integer(v) => V::I64(v),
                 ValueRef::Real(v) => V::F64(v),
-                ValueRef::Text(t) | ValueRef::Blob(t) => V::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    V::Text(String::from_utf8_lossy(t).into_owned())
+                }
             });
         }
-        out.push(Row { cols: cols.clone(), vals });
+        out.push(Row {
+            cols: cols.clone(),
+            vals,
+        });
     }
     let n = out.len() as u64;
     Ok((out, n))
@@ -262,8 +282,14 @@ async fn on_blocking<T: Send + 'static>(
 }
 
 fn pg_rows(rows: Vec<tokio_postgres::Row>) -> DbResult<Vec<Row>> {
-    let Some(first) = rows.first() else { return Ok(Vec::new()) };
-    let cols: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let cols: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
     let types: Vec<Type> = first.columns().iter().map(|c| c.type_().clone()).collect();
     rows.into_iter()
         .map(|r| {
@@ -271,18 +297,33 @@ fn pg_rows(rows: Vec<tokio_postgres::Row>) -> DbResult<Vec<Row>> {
             for (i, ty) in types.iter().enumerate() {
                 let v = match *ty {
                     Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map_or(V::Null, V::Bool),
-                    Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map_or(V::Null, |v| V::I64(v.into())),
-                    Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map_or(V::Null, |v| V::I64(v.into())),
+                    Type::INT2 => r
+                        .try_get::<_, Option<i16>>(i)?
+                        .map_or(V::Null, |v| V::I64(v.into())),
+                    Type::INT4 => r
+                        .try_get::<_, Option<i32>>(i)?
+                        .map_or(V::Null, |v| V::I64(v.into())),
                     Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map_or(V::Null, V::I64),
-                    Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map_or(V::Null, |v| V::F64(v.into())),
+                    Type::FLOAT4 => r
+                        .try_get::<_, Option<f32>>(i)?
+                        .map_or(V::Null, |v| V::F64(v.into())),
                     Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map_or(V::Null, V::F64),
-                    Type::JSON | Type::JSONB => r.try_get::<_, Option<Value>>(i)?.map_or(V::Null, V::Json),
+                    Type::JSON | Type::JSONB => {
+                        r.try_get::<_, Option<Value>>(i)?.map_or(V::Null, V::Json)
+                    }
                     // Anything else as text when it converts (`void` and the like read as NULL).
-                    _ => r.try_get::<_, Option<String>>(i).ok().flatten().map_or(V::Null, V::Text),
+                    _ => r
+                        .try_get::<_, Option<String>>(i)
+                        .ok()
+                        .flatten()
+                        .map_or(V::Null, V::Text),
                 };
                 vals.push(v);
             }
-            Ok(Row { cols: cols.clone(), vals })
+            Ok(Row {
+                cols: cols.clone(),
+                vals,
+            })
         })
         .collect()
 }
@@ -326,16 +367,22 @@ impl Db {
             let mgr = deadpool_postgres::Manager::from_config(
                 cfg,
                 tokio_postgres::NoTls,
-                deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+                deadpool_postgres::ManagerConfig {
+                    recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+                },
             );
             let pool = deadpool_postgres::Pool::builder(mgr).max_size(16).build()?;
             // Fail early on a wrong URL.
             drop(pool.get().await.context("connecting to PostgreSQL")?);
-            return Ok(Self { inner: DbInner::Postgres(pool) });
+            return Ok(Self {
+                inner: DbInner::Postgres(pool),
+            });
         }
         let path = PathBuf::from(url.strip_prefix("sqlite://").unwrap_or(url));
         let writer = open_sqlite(&path)?;
-        let n = std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4);
+        let n = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .max(4);
         let mut readers = Vec::with_capacity(n);
         for _ in 0..n {
             readers.push(open_sqlite(&path)?);
@@ -380,7 +427,10 @@ impl Db {
             }
             DbInner::Postgres(pool) => {
                 let client = pool.get().await.context("PostgreSQL pool")?;
-                let stmt = client.prepare_cached(sql).await.with_context(|| format!("preparing: {sql}"))?;
+                let stmt = client
+                    .prepare_cached(sql)
+                    .await
+                    .with_context(|| format!("preparing: {sql}"))?;
                 Ok(pg_run(&client, &stmt, &params).await?.0)
             }
         }
@@ -406,7 +456,10 @@ impl Db {
             }
             DbInner::Postgres(pool) => {
                 let client = pool.get().await.context("PostgreSQL pool")?;
-                let stmt = client.prepare_cached(sql).await.with_context(|| format!("preparing: {sql}"))?;
+                let stmt = client
+                    .prepare_cached(sql)
+                    .await
+                    .with_context(|| format!("preparing: {sql}"))?;
                 Ok(pg_run(&client, &stmt, &params).await?.1)
             }
         }
@@ -420,14 +473,20 @@ impl Db {
                 if guard.is_none() {
                     *guard = Some(open_sqlite(&pool.path)?);
                 }
-                let tx = Tx { inner: Mutex::new(TxInner::Sqlite(guard)), done: false };
+                let tx = Tx {
+                    inner: Mutex::new(TxInner::Sqlite(guard)),
+                    done: false,
+                };
                 tx.batch("BEGIN IMMEDIATE").await?;
                 Ok(tx)
             }
             DbInner::Postgres(pool) => {
                 let client = pool.get().await.context("PostgreSQL pool")?;
                 client.batch_execute("BEGIN").await?;
-                Ok(Tx { inner: Mutex::new(TxInner::Postgres(Some(client))), done: false })
+                Ok(Tx {
+                    inner: Mutex::new(TxInner::Postgres(Some(Box::new(client)))),
+                    done: false,
+                })
             }
         }
     }
@@ -435,7 +494,7 @@ impl Db {
 
 enum TxInner {
     Sqlite(OwnedMutexGuard<Option<rusqlite::Connection>>),
-    Postgres(Option<deadpool_postgres::Object>),
+    Postgres(Option<Box<deadpool_postgres::Object>>),
 }
 
 /// An open transaction. Its methods take `&self`, so store functions can be written once for
@@ -457,8 +516,13 @@ impl Tx {
                 res
             }
             TxInner::Postgres(client) => {
-                let client = client.as_ref().ok_or_else(|| anyhow!("transaction finished"))?;
-                let stmt = client.prepare_cached(sql).await.with_context(|| format!("preparing: {sql}"))?;
+                let client = client
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("transaction finished"))?;
+                let stmt = client
+                    .prepare_cached(sql)
+                    .await
+                    .with_context(|| format!("preparing: {sql}"))?;
                 pg_run(client, &stmt, &params).await
             }
         }
@@ -476,7 +540,9 @@ impl Tx {
                 Ok(res?)
             }
             TxInner::Postgres(client) => {
-                let client = client.as_ref().ok_or_else(|| anyhow!("transaction finished"))?;
+                let client = client
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("transaction finished"))?;
                 Ok(client.batch_execute(sql).await?)
             }
         }
@@ -509,11 +575,11 @@ impl Drop for Tx {
                     if let Ok(handle) = tokio::runtime::Handle::try_current() {
                         handle.spawn(async move {
                             if client.batch_execute("ROLLBACK").await.is_err() {
-                                drop(deadpool_postgres::Object::take(client));
+                                drop(deadpool_postgres::Object::take(*client));
                             }
                         });
                     } else {
-                        drop(deadpool_postgres::Object::take(client));
+                        drop(deadpool_postgres::Object::take(*client));
                     }
                 }
             }
@@ -525,7 +591,11 @@ impl Drop for Tx {
 pub trait Exec: Sync {
     fn query(&self, sql: &str, params: Vec<P>) -> impl Future<Output = DbResult<Vec<Row>>> + Send;
     fn execute(&self, sql: &str, params: Vec<P>) -> impl Future<Output = DbResult<u64>> + Send;
-    fn query_opt(&self, sql: &str, params: Vec<P>) -> impl Future<Output = DbResult<Option<Row>>> + Send {
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: Vec<P>,
+    ) -> impl Future<Output = DbResult<Option<Row>>> + Send {
         async move { Ok(self.query(sql, params).await?.into_iter().next()) }
     }
 }
@@ -548,14 +618,6 @@ impl Exec for Tx {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders() {
-        assert_eq!(super::sqlite_sql("a = $1 AND b = $12"), "a = ?1 AND b = ?12");
-    }
-}
-
 /// True when `err` is a unique-constraint violation on either backend (a 409 for the API).
 pub fn is_unique_violation(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -568,4 +630,15 @@ pub fn is_unique_violation(err: &anyhow::Error) -> bool {
         }
         false
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            super::sqlite_sql("a = $1 AND b = $12"),
+            "a = ?1 AND b = ?12"
+        );
+    }
 }

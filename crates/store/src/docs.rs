@@ -16,7 +16,14 @@ pub async fn get(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResult<
 }
 
 /// Inserts or replaces a document.
-pub async fn put(x: &impl Exec, tenant: &str, kind: &str, id: &str, body: &Value, now: &str) -> DbResult<()> {
+pub async fn put(
+    x: &impl Exec,
+    tenant: &str,
+    kind: &str,
+    id: &str,
+    body: &Value,
+    now: &str,
+) -> DbResult<()> {
     x.execute(
         "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
          ON CONFLICT (tenant_id, kind, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
@@ -26,20 +33,36 @@ pub async fn put(x: &impl Exec, tenant: &str, kind: &str, id: &str, body: &Value
     Ok(())
 }
 
-pub async fn list(x: &impl Exec, tenant: &str, kind: &str, page: Page) -> DbResult<(Vec<Value>, i64)> {
+pub async fn list(
+    x: &impl Exec,
+    tenant: &str,
+    kind: &str,
+    page: Page,
+) -> DbResult<(Vec<Value>, i64)> {
     let mut w = Filter::tenant(tenant);
     w.eq("kind", kind);
     let where_sql = w.where_sql();
     let total = x
-        .query_opt(&format!("SELECT COUNT(*) AS n FROM docs {where_sql}"), w.params.clone())
+        .query_opt(
+            &format!("SELECT COUNT(*) AS n FROM docs {where_sql}"),
+            w.params.clone(),
+        )
         .await?
         .map_or(Ok(0), |r| r.i64("n"))?;
     let mut ps = w.params.clone();
     ps.extend(params![page.limit, page.offset]);
     let rows = x
-        .query(&format!("SELECT body FROM docs {where_sql} ORDER BY seq, id LIMIT $3 OFFSET $4"), ps)
+        .query(
+            &format!("SELECT body FROM docs {where_sql} ORDER BY seq, id LIMIT $3 OFFSET $4"),
+            ps,
+        )
         .await?;
-    Ok((rows.iter().map(|r| r.json("body")).collect::<DbResult<_>>()?, total))
+    Ok((
+        rows.iter()
+            .map(|r| r.json("body"))
+            .collect::<DbResult<_>>()?,
+        total,
+    ))
 }
 
 pub async fn delete(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResult<bool> {

@@ -22,7 +22,10 @@ pub struct Page {
 }
 
 impl Page {
-    pub const ALL: Page = Page { offset: 0, limit: i64::MAX };
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: i64::MAX,
+    };
 }
 
 /// Microseconds since the epoch: the insertion order of rows (`seq`).

@@ -23,7 +23,8 @@ const MIGRATIONS: &[Migration] = &[Migration {
 pub async fn migrate(db: &Db) -> DbResult<()> {
     let tx = db.begin().await?;
     if db.dialect() == Dialect::Postgres {
-        tx.query("SELECT pg_advisory_xact_lock(7274537)", vec![]).await?;
+        tx.query("SELECT pg_advisory_xact_lock(7274537)", vec![])
+            .await?;
     }
     tx.batch(
         "CREATE TABLE IF NOT EXISTS gatehouse_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
@@ -43,7 +44,9 @@ pub async fn migrate(db: &Db) -> DbResult<()> {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        tx.batch(sql).await.with_context(|| format!("migration {} {}", m.version, m.name))?;
+        tx.batch(sql)
+            .await
+            .with_context(|| format!("migration {} {}", m.version, m.name))?;
         tx.execute(
             "INSERT INTO gatehouse_migrations (version, name) VALUES ($1, $2)",
             params![m.version, m.name],

@@ -4,7 +4,11 @@ use serde_json::Value;
 
 use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
 
-pub const TABLE: Table = Table { name: "resource_servers", key: "id", columns: &["identifier", "is_system"] };
+pub const TABLE: Table = Table {
+    name: "resource_servers",
+    key: "id",
+    columns: &["identifier", "is_system"],
+};
 
 /// A stored resource server: `body` is the object as the API shows it.
 #[derive(Debug, Clone)]
@@ -35,17 +39,37 @@ impl ResourceServerRow {
 }
 
 pub async fn insert(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<()> {
-    TABLE.insert(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.created_at).await
+    TABLE
+        .insert(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.created_at)
+        .await
 }
 
 pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<ResourceServerRow>> {
-    TABLE.find(x, tenant, id).await?.as_ref().map(ResourceServerRow::from_row).transpose()
+    TABLE
+        .find(x, tenant, id)
+        .await?
+        .as_ref()
+        .map(ResourceServerRow::from_row)
+        .transpose()
 }
 
-pub async fn find_by_identifier(x: &impl Exec, tenant: &str, identifier: &str) -> DbResult<Option<ResourceServerRow>> {
+pub async fn find_by_identifier(
+    x: &impl Exec,
+    tenant: &str,
+    identifier: &str,
+) -> DbResult<Option<ResourceServerRow>> {
     let mut w = Filter::tenant(tenant);
     w.eq("identifier", identifier);
-    let (rows, _) = TABLE.list(x, &w, Page { offset: 0, limit: 1 }).await?;
+    let (rows, _) = TABLE
+        .list(
+            x,
+            &w,
+            Page {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await?;
     rows.first().map(ResourceServerRow::from_row).transpose()
 }
 
@@ -61,11 +85,18 @@ pub async fn list(
         w.any_of("identifier", ids.iter().map(P::from).collect());
     }
     let (rows, total) = TABLE.list(x, &w, page).await?;
-    Ok((rows.iter().map(ResourceServerRow::from_row).collect::<DbResult<_>>()?, total))
+    Ok((
+        rows.iter()
+            .map(ResourceServerRow::from_row)
+            .collect::<DbResult<_>>()?,
+        total,
+    ))
 }
 
 pub async fn update(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
-    TABLE.update(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.updated_at).await
+    TABLE
+        .update(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.updated_at)
+        .await
 }
 
 /// Deletes the resource server and the client grants to it.

@@ -35,7 +35,8 @@ impl Filter {
             return self;
         }
         let ps: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
-        self.clauses.push(format!("{column} IN ({})", ps.join(", ")));
+        self.clauses
+            .push(format!("{column} IN ({})", ps.join(", ")));
         self
     }
 
@@ -61,8 +62,12 @@ mod tests {
     #[test]
     fn numbers_placeholders() {
         let mut f = Filter::tenant("t");
-        f.eq("a", 1i64).any_of("b", vec![P::from("x"), P::from("y")]);
-        assert_eq!(f.where_sql(), "WHERE tenant_id = $1 AND a = $2 AND b IN ($3, $4)");
+        f.eq("a", 1i64)
+            .any_of("b", vec![P::from("x"), P::from("y")]);
+        assert_eq!(
+            f.where_sql(),
+            "WHERE tenant_id = $1 AND a = $2 AND b IN ($3, $4)"
+        );
         assert_eq!(f.params.len(), 4);
     }
 }

@@ -47,15 +47,27 @@ impl Table {
     }
 
     pub async fn find(&self, x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<Row>> {
-        let sql = format!("{} WHERE tenant_id = $1 AND {} = $2", self.select(), self.key);
+        let sql = format!(
+            "{} WHERE tenant_id = $1 AND {} = $2",
+            self.select(),
+            self.key
+        );
         x.query_opt(&sql, params![tenant, id]).await
     }
 
     /// Rows matching `filter`, in insertion order, and how many match in all.
-    pub async fn list(&self, x: &impl Exec, filter: &Filter, page: Page) -> DbResult<(Vec<Row>, i64)> {
+    pub async fn list(
+        &self,
+        x: &impl Exec,
+        filter: &Filter,
+        page: Page,
+    ) -> DbResult<(Vec<Row>, i64)> {
         let w = filter.where_sql();
         let total = x
-            .query_opt(&format!("SELECT COUNT(*) AS n FROM {} {w}", self.name), filter.params.clone())
+            .query_opt(
+                &format!("SELECT COUNT(*) AS n FROM {} {w}", self.name),
+                filter.params.clone(),
+            )
             .await?
             .map_or(Ok(0), |r| r.i64("n"))?;
         let mut ps = filter.params.clone();
@@ -98,7 +110,10 @@ impl Table {
     }
 
     pub async fn delete(&self, x: &impl Exec, tenant: &str, id: &str) -> DbResult<bool> {
-        let sql = format!("DELETE FROM {} WHERE tenant_id = $1 AND {} = $2", self.name, self.key);
+        let sql = format!(
+            "DELETE FROM {} WHERE tenant_id = $1 AND {} = $2",
+            self.name, self.key
+        );
         Ok(x.execute(&sql, params![tenant, id]).await? > 0)
     }
 }

@@ -84,7 +84,8 @@ const QUOTE_SET: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `ISO_8601.fullmatch` of replay.py (`\d` is Unicode-aware in both Python and the regex crate).
 static ISO_8601: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\A(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)\z").ok()
+    Regex::new(r"\A(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)\z")
+        .ok()
 });
 static ARRAY_INDEX: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\[\d+\]").ok());
 static IPV_FUTURE: LazyLock<Option<Regex>> =
@@ -647,7 +648,8 @@ fn py_num_eq(a: PyNum, b: PyNum) -> bool {
         (PyNum::Int(i), PyNum::Float(f)) | (PyNum::Float(f), PyNum::Int(i)) => {
             // Python compares int and float exactly. Every i64/u64 is below 2^100 in magnitude.
             #[allow(clippy::cast_possible_truncation)]
-            let exact = f.is_finite() && f.fract() == 0.0 && f.abs() < 2f64.powi(100) && f as i128 == i;
+            let exact =
+                f.is_finite() && f.fract() == 0.0 && f.abs() < 2f64.powi(100) && f as i128 == i;
             exact
         }
     }
@@ -939,7 +941,11 @@ impl Substituter {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(c) = rest.chars().next() {
-            match self.patterns.iter().position(|p| rest.starts_with(p.as_str())) {
+            match self
+                .patterns
+                .iter()
+                .position(|p| rest.starts_with(p.as_str()))
+            {
                 Some(k) => {
                     out.push_str(&self.replacements[k]);
                     rest = &rest[self.patterns[k].len()..];
@@ -1117,7 +1123,10 @@ impl<'a> Judgement<'a> {
             return;
         };
         let Some(actual) = actual else {
-            self.differ("$", &format!("expected JSON, got {}", body_snippet(text, None)));
+            self.differ(
+                "$",
+                &format!("expected JSON, got {}", body_snippet(text, None)),
+            );
             return;
         };
         match (is_error, recorded, actual) {
@@ -1127,7 +1136,8 @@ impl<'a> Judgement<'a> {
                     if let Some(want) = expected.get(field) {
                         let got = actual_map.get(field).unwrap_or(&Value::Null);
                         if !py_eq(want, got) {
-                            let detail = format!("expected {}, got {}", snippet(want), snippet(got));
+                            let detail =
+                                format!("expected {}, got {}", snippet(want), snippet(got));
                             self.differ(&format!("$.{field}"), &detail);
                         }
                     }
@@ -1164,10 +1174,20 @@ impl<'a> Judgement<'a> {
         random && !self.request_text.contains(&json_string_body(value))
     }
 
-    fn compare<'v>(&mut self, expected: &'v Value, actual: &Value, path: &str, keys: &mut Vec<&'v str>) {
+    fn compare<'v>(
+        &mut self,
+        expected: &'v Value,
+        actual: &Value,
+        path: &str,
+        keys: &mut Vec<&'v str>,
+    ) {
         if self.is_volatile(expected, keys) {
             if json_type(expected) != json_type(actual) {
-                let detail = format!("expected a {}, got {}", json_type(expected), snippet(actual));
+                let detail = format!(
+                    "expected a {}, got {}",
+                    json_type(expected),
+                    snippet(actual)
+                );
                 self.differ(path, &detail);
             }
             return;
@@ -1239,7 +1259,10 @@ fn gunzip(mut data: &[u8]) -> Result<Vec<u8>, String> {
             return Ok(out);
         }
         if !data.starts_with(&[0x1f, 0x8b]) {
-            return Err(format!("BadGzipFile('Not a gzipped file ({:?})')", &data[..data.len().min(2)]));
+            return Err(format!(
+                "BadGzipFile('Not a gzipped file ({:?})')",
+                &data[..data.len().min(2)]
+            ));
         }
         let mut decoder = flate2::bufread::GzDecoder::new(data);
         decoder
@@ -1291,11 +1314,15 @@ struct Server {
 
 impl Server {
     fn new(base_url: &str) -> anyhow::Result<Self> {
-        let parts = urlsplit(base_url).map_err(|e| anyhow!("not an http(s) URL: {base_url} ({e})"))?;
-        if !matches!(parts.scheme.as_str(), "http" | "https") || py_hostname(&parts.netloc).is_none() {
+        let parts =
+            urlsplit(base_url).map_err(|e| anyhow!("not an http(s) URL: {base_url} ({e})"))?;
+        if !matches!(parts.scheme.as_str(), "http" | "https")
+            || py_hostname(&parts.netloc).is_none()
+        {
             bail!("not an http(s) URL: {base_url}");
         }
-        let url = url::Url::parse(base_url).with_context(|| format!("not an http(s) URL: {base_url}"))?;
+        let url =
+            url::Url::parse(base_url).with_context(|| format!("not an http(s) URL: {base_url}"))?;
         let host = url
             .host_str()
             .ok_or_else(|| anyhow!("not an http(s) URL: {base_url}"))?
@@ -1323,7 +1350,10 @@ impl Server {
         body: Option<Vec<u8>>,
         headers: Vec<(String, Vec<u8>)>,
     ) -> Result<(u16, Vec<u8>, String), String> {
-        let url = format!("{}://{}:{}{}{}", self.scheme, self.host, self.port, self.prefix, target);
+        let url = format!(
+            "{}://{}:{}{}{}",
+            self.scheme, self.host, self.port, self.prefix, target
+        );
         let url = url::Url::parse(&url).map_err(|e| format!("invalid URL {url}: {e}"))?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| format!("invalid method {method:?}: {e}"))?;
@@ -1335,13 +1365,19 @@ impl Server {
                 .map_err(|e| format!("invalid value of header {name:?}: {e}"))?;
             header_map.append(header_name, header_value);
         }
-        header_map.insert(reqwest::header::CONNECTION, HeaderValue::from_static("close"));
+        header_map.insert(
+            reqwest::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
         // http.client sends `Content-Length: 0` for a PATCH, POST or PUT without a body (hyper would not).
         if body.is_none()
             && METHODS_EXPECTING_BODY.contains(&method.as_str().to_ascii_uppercase().as_str())
             && !header_map.contains_key(reqwest::header::CONTENT_LENGTH)
         {
-            header_map.insert(reqwest::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            header_map.insert(
+                reqwest::header::CONTENT_LENGTH,
+                HeaderValue::from_static("0"),
+            );
         }
         let mut request = client
             .request(method, url)
@@ -1359,7 +1395,12 @@ impl Server {
             .headers()
             .get_all(reqwest::header::CONTENT_ENCODING)
             .iter()
-            .map(|v| v.as_bytes().iter().map(|b| char::from(*b)).collect::<String>())
+            .map(|v| {
+                v.as_bytes()
+                    .iter()
+                    .map(|b| char::from(*b))
+                    .collect::<String>()
+            })
             .collect::<Vec<_>>()
             .join(", ")
             .to_lowercase();
@@ -1443,7 +1484,11 @@ async fn load_cassette(path: &Path) -> anyhow::Result<Loaded> {
     };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
-        Err(e) => return Ok(Loaded::Unreadable(format!("'utf-8' codec can't decode: {e}"))),
+        Err(e) => {
+            return Ok(Loaded::Unreadable(format!(
+                "'utf-8' codec can't decode: {e}"
+            )));
+        }
     };
     // Path.read_text translates newlines.
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
@@ -1459,10 +1504,15 @@ async fn load_cassette(path: &Path) -> anyhow::Result<Loaded> {
         v if !truthy(v) => Vec::new(),
         Yaml::Sequence(items) => items.clone(),
         Yaml::Mapping(_) | Yaml::String(_) => {
-            return Ok(Loaded::Unreadable("string indices must be integers, not 'str'".to_owned()));
+            return Ok(Loaded::Unreadable(
+                "string indices must be integers, not 'str'".to_owned(),
+            ));
         }
         other => {
-            return Ok(Loaded::Unreadable(format!("'{}' object is not iterable", py_type(other))));
+            return Ok(Loaded::Unreadable(format!(
+                "'{}' object is not iterable",
+                py_type(other)
+            )));
         }
     };
     let mut origins: Vec<String> = Vec::new();
@@ -1507,7 +1557,10 @@ fn recorded_headers(request: &Yaml) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let first: Yaml = match values {
             Yaml::Sequence(items) => items.first().cloned().unwrap_or(Yaml::Null),
             Yaml::String(s) => Yaml::String(s.chars().next().map(String::from).unwrap_or_default()),
-            other => bail!("header {name:?}: '{}' object is not subscriptable", py_type(other)),
+            other => bail!(
+                "header {name:?}: '{}' object is not subscriptable",
+                py_type(other)
+            ),
         };
         // http.client: str values are encoded as Latin-1, ints (and bools) written with str().
         let value: Vec<u8> = match &first {
@@ -1572,7 +1625,12 @@ struct Replayer<'a> {
 }
 
 impl Replayer<'_> {
-    async fn replay(&self, number: usize, interaction: &Yaml, ids: &mut IdMap) -> anyhow::Result<InteractionReport> {
+    async fn replay(
+        &self,
+        number: usize,
+        interaction: &Yaml,
+        ids: &mut IdMap,
+    ) -> anyhow::Result<InteractionReport> {
         let request = subscript(interaction, "request").map_err(|e| anyhow!("KeyError: {e}"))?;
         let response = subscript(interaction, "response").map_err(|e| anyhow!("KeyError: {e}"))?;
         let method = match subscript(request, "method").map_err(|e| anyhow!("KeyError: {e}"))? {
@@ -1617,7 +1675,10 @@ impl Replayer<'_> {
         let mut headers = recorded_headers(request)?;
         headers.push(("Accept-Encoding".to_owned(), b"gzip".to_vec()));
         if !self.token.is_empty() {
-            headers.push(("Authorization".to_owned(), format!("Bearer {}", self.token).into_bytes()));
+            headers.push((
+                "Authorization".to_owned(),
+                format!("Bearer {}", self.token).into_bytes(),
+            ));
         }
         // http.client refuses these request lines (replay.py crashes).
         if method.chars().any(|c| c < ' ') || !method.is_ascii() {
@@ -1631,7 +1692,14 @@ impl Replayer<'_> {
         let body = (!recorded_body.is_empty()).then(|| ids.text(&recorded_body).into_bytes());
         let reply = self
             .server
-            .request(self.client, self.timeout, &method, &outcome.path, body, headers)
+            .request(
+                self.client,
+                self.timeout,
+                &method,
+                &outcome.path,
+                body,
+                headers,
+            )
             .await;
         let (status, raw, encoding) = match reply {
             Ok(reply) => reply,
@@ -1677,5 +1745,635 @@ impl Replayer<'_> {
         }
         outcome.passed = outcome.status_match && outcome.diffs.is_empty();
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ORIGIN: &str = "https://terraform-provider-auth0-dev.eu.auth0.com";
+    const BASE: &str = "http://127.0.0.1:8080";
+
+    fn id_map() -> IdMap {
+        IdMap::new([(ORIGIN.to_owned(), BASE.to_owned())])
+    }
+
+    /// Judge a reply the way `Replayer::replay` does for a matching status.
+    fn judge(
+        ids: &IdMap,
+        request_text: &str,
+        recorded: &Value,
+        actual: &Value,
+        is_error: bool,
+    ) -> (Vec<String>, Vec<String>, Option<bool>) {
+        let recorded_text = recorded.to_string();
+        let text = actual.to_string();
+        let mut judgement = Judgement::new(request_text);
+        judgement.body(
+            &recorded_text,
+            Some(recorded),
+            &text,
+            Some(actual),
+            ids,
+            is_error,
+        );
+        (
+            judgement.diffs,
+            judgement.extra_keys,
+            judgement.message_match,
+        )
+    }
+
+    #[test]
+    fn learned_id_is_substituted_in_urls_raw_and_percent_encoded() {
+        let mut ids = id_map();
+        ids.note_request("/api/v2/users\n{\"email\":\"a@example.com\"}");
+        ids.learn(
+            &json!({"user_id": "auth0|abc123", "email": "a@example.com"}),
+            &json!({"user_id": "auth0|srv999", "email": "a@example.com"}),
+        );
+        assert_eq!(
+            ids.url("/api/v2/users/auth0|abc123"),
+            "/api/v2/users/auth0%7Csrv999"
+        );
+        assert_eq!(
+            ids.url("/api/v2/users/auth0%7Cabc123/roles"),
+            "/api/v2/users/auth0%7Csrv999/roles"
+        );
+        // Bodies get the raw server value.
+        assert_eq!(
+            ids.text("{\"id\":\"auth0|abc123\"}"),
+            "{\"id\":\"auth0|srv999\"}"
+        );
+        // The recorded origin becomes the base URL, percent-encoded in URLs.
+        assert_eq!(
+            ids.url(&format!(
+                "/api/v2/resource-servers/{}",
+                quote(&format!("{ORIGIN}/api/v2/"))
+            )),
+            "/api/v2/resource-servers/http%3A%2F%2F127.0.0.1%3A8080%2Fapi%2Fv2%2F"
+        );
+        assert_eq!(
+            ids.text(&format!("{ORIGIN}/api/v2/")),
+            "http://127.0.0.1:8080/api/v2/"
+        );
+        // Recorded replies are mapped (keys too) before comparison.
+        assert_eq!(
+            ids.json(&json!({"auth0|abc123": ["auth0|abc123", 1]})),
+            json!({"auth0|srv999": ["auth0|srv999", 1]})
+        );
+    }
+
+    #[test]
+    fn only_new_server_chosen_references_are_learned() {
+        let mut ids = id_map();
+        ids.note_request("/api/v2/users\n{\"user_id\":\"client-chosen-id\"}");
+        ids.learn(
+            &json!({
+                "user_id": "client-chosen-id",   // sent by the client: must come back exactly
+                "name": "not-a-reference",       // not a reference key
+                "id": "short",                   // fewer than 6 characters
+                "secret_id": "[REDACTED]",       // redacted
+                "tenant": "same-value",          // equal on both sides
+                "roles": [{"roleId": "rol_recorded1"}, {"roleId": "rol_recorded2"}],
+            }),
+            &json!({
+                "user_id": "server-changed-it",
+                "name": "other-value",
+                "id": "srv_1",
+                "secret_id": "srv_secret",
+                "tenant": "same-value",
+                "roles": [{"roleId": "rol_server1"}, {"roleId": "rol_server2"}],
+            }),
+        );
+        let learned: Vec<(&str, &str)> = ids
+            .pairs
+            .entries
+            .iter()
+            .skip(1)
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        // Array elements take the key of their array's parent ("roleId" here, inside objects).
+        assert_eq!(
+            learned,
+            vec![
+                ("rol_recorded1", "rol_server1"),
+                ("rol_recorded2", "rol_server2")
+            ]
+        );
+        // One to one, first mapping wins: neither side can be mapped again.
+        ids.learn(
+            &json!({"id": "rol_recorded1", "other_id": "recorded_other"}),
+            &json!({"id": "rol_server9", "other_id": "rol_server2"}),
+        );
+        assert_eq!(
+            ids.text("rol_recorded1 recorded_other"),
+            "rol_server1 recorded_other"
+        );
+        // Strings in arrays take the array's key ("client_ids" is not a reference key, "client_id" is).
+        ids.learn(
+            &json!({"client_ids": ["recorded_client"]}),
+            &json!({"client_ids": ["server_client"]}),
+        );
+        assert_eq!(ids.text("recorded_client"), "recorded_client");
+        ids.learn(
+            &json!({"client_id": ["recorded_client"]}),
+            &json!({"client_id": ["server_client"]}),
+        );
+        assert_eq!(ids.text("recorded_client"), "server_client");
+    }
+
+    #[test]
+    fn substitution_is_single_pass_and_longest_first() {
+        let ids = IdMap::new([
+            ("abcdef".to_owned(), "SHORT".to_owned()),
+            ("abcdefgh".to_owned(), "LONG".to_owned()),
+            ("SHORT1".to_owned(), "never".to_owned()),
+        ]);
+        assert_eq!(ids.text("abcdefgh abcdef abcdef1"), "LONG SHORT SHORT1");
+        let fallback = Substituter::new(&ids.pairs.entries);
+        assert_eq!(
+            fallback.apply_slowly("abcdefgh abcdef abcdef1"),
+            "LONG SHORT SHORT1"
+        );
+    }
+
+    #[test]
+    fn timestamps_redacted_and_random_values_check_type_only() {
+        let ids = id_map();
+        let recorded = json!({
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "last_login": 5,
+            "when": "2024-05-06T07:08:09+02:00",
+            "password": "[REDACTED]",
+            "client_secret": "recorded-secret",
+            "options": {"configuration": {"API_KEY": "encrypted-a"}},
+        });
+        let actual = json!({
+            "created_at": "2030-12-31T23:59:59Z",
+            "last_login": 6,
+            "when": "2000-01-01T00:00:00Z",
+            "password": "whatever",
+            "client_secret": "server-secret",
+            "options": {"configuration": {"API_KEY": "encrypted-b"}},
+        });
+        let (diffs, extra, _) = judge(&ids, "/api/v2/clients\n", &recorded, &actual, false);
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert!(extra.is_empty());
+
+        // A recorded date-time string only asks for a string ("when": "x" passes).
+        let wrong_type = json!({"created_at": 1, "last_login": 6, "when": "x", "password": null,
+            "client_secret": 3, "options": {"configuration": {"API_KEY": "encrypted-b"}}});
+        let (diffs, _, _) = judge(&ids, "/api/v2/clients\n", &recorded, &wrong_type, false);
+        assert_eq!(
+            diffs,
+            vec![
+                "$.created_at: expected a string, got 1",
+                "$.password: expected a string, got null",
+                "$.client_secret: expected a string, got 3",
+            ]
+        );
+    }
+
+    #[test]
+    fn values_the_client_sent_are_compared_exactly() {
+        let ids = id_map();
+        let request = "/api/v2/clients/abc\n{\"client_secret\":\"my \\\"quoted\\\" secret\",\
+                       \"options\":{\"configuration\":{\"KEY\":\"plain\"}}}";
+        let recorded = json!({"client_secret": "my \"quoted\" secret",
+            "options": {"configuration": {"KEY": "plain"}}});
+        let actual = json!({"client_secret": "other",
+            "options": {"configuration": {"KEY": "encrypted"}}});
+        let (diffs, _, _) = judge(&ids, request, &recorded, &actual, false);
+        assert_eq!(
+            diffs,
+            vec![
+                "$.client_secret: expected \"my \\\"quoted\\\" secret\", got \"other\"",
+                "$.options.configuration.KEY: expected \"plain\", got \"encrypted\"",
+            ]
+        );
+        // Without the request text, the same values are volatile.
+        let (diffs, _, _) = judge(&ids, "/api/v2/clients/abc\n", &recorded, &actual, false);
+        assert!(diffs.is_empty(), "{diffs:?}");
+    }
+
+    #[test]
+    fn arrays_pair_by_similarity_and_extra_keys_are_warnings() {
+        let ids = id_map();
+        let recorded = json!({"items": [{"name": "a", "v": 1}, {"name": "b", "v": 2}, "x"]});
+        let actual = json!({"items": ["x", {"name": "b", "v": 2, "new": true}, {"name": "a", "v": 1.0}],
+                            "total": 3});
+        let (diffs, extra, _) = judge(&ids, "", &recorded, &actual, false);
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(extra, vec!["$.items[1].new", "$.total"]);
+
+        let shorter = json!({"items": ["x"]});
+        let (diffs, _, _) = judge(&ids, "", &recorded, &shorter, false);
+        assert_eq!(diffs, vec!["$.items: expected 3 items, got 1"]);
+
+        let changed = json!({"items": [{"name": "a", "v": 1}, {"name": "b", "v": 3}, "x"]});
+        let (diffs, _, _) = judge(&ids, "", &recorded, &changed, false);
+        assert_eq!(diffs, vec!["$.items[1].v: expected 2, got 3"]);
+
+        let missing = json!({"items": [{"name": "a"}, {"name": "b", "v": 2}, "x"]});
+        let (diffs, _, _) = judge(&ids, "", &recorded, &missing, false);
+        assert_eq!(diffs, vec!["$.items[0].v: missing (expected 1)"]);
+    }
+
+    #[test]
+    fn align_prefers_same_then_nearest_index() {
+        let recorded = vec![json!({"a": 1}), json!({"a": 2}), json!({"a": 3})];
+        let server = vec![json!({"a": 3}), json!({"a": 2}), json!({"a": 1})];
+        assert_eq!(align(&recorded, &server), vec![(0, 2), (1, 1), (2, 0)]);
+        // No similarity at all: nearest free index, then the lowest.
+        let server = vec![json!({"b": 1}), json!({"b": 2})];
+        assert_eq!(align(&recorded, &server), vec![(0, 0), (1, 1)]);
+        assert_eq!(align(&recorded, &[]), vec![]);
+    }
+
+    #[test]
+    fn error_replies_compare_codes_and_message_separately() {
+        let ids = id_map();
+        let recorded = json!({"statusCode": 404, "error": "Not Found",
+            "message": "The client does not exist", "errorCode": "inexistent_client"});
+        let same_codes = json!({"statusCode": 404, "error": "Not Found", "message": "Other text",
+            "errorCode": "inexistent_client", "extra": 1});
+        let (diffs, extra, message) = judge(&ids, "", &recorded, &same_codes, true);
+        assert!(diffs.is_empty());
+        assert!(
+            extra.is_empty(),
+            "extra keys are not reported for error replies"
+        );
+        assert_eq!(message, Some(false));
+
+        let other_code = json!({"statusCode": 404, "error": "Not Found",
+            "message": "The client does not exist"});
+        let (diffs, _, message) = judge(&ids, "", &recorded, &other_code, true);
+        assert_eq!(
+            diffs,
+            vec!["$.errorCode: expected \"inexistent_client\", got null"]
+        );
+        assert_eq!(message, Some(true));
+    }
+
+    #[test]
+    fn non_json_bodies() {
+        let ids = id_map();
+        let mut judgement = Judgement::new("");
+        judgement.body("", None, "", None, &ids, false);
+        assert!(judgement.diffs.is_empty());
+        judgement.body(
+            &format!("see {ORIGIN}"),
+            None,
+            "see http://127.0.0.1:8080",
+            None,
+            &ids,
+            false,
+        );
+        assert!(
+            judgement.diffs.is_empty(),
+            "text bodies are compared after ID substitution"
+        );
+        judgement.body("plain", None, "other", None, &ids, false);
+        judgement.body("{}", Some(&json!({})), "", None, &ids, false);
+        assert_eq!(
+            judgement.diffs,
+            vec![
+                "$: expected \"plain\", got \"other\"",
+                "$: expected JSON, got (empty body)"
+            ]
+        );
+    }
+
+    #[test]
+    fn python_equality_and_rendering() {
+        assert!(py_eq(&json!(1), &json!(1.0)));
+        assert!(py_eq(&json!(true), &json!(1)));
+        assert!(py_eq(&json!({"a": [1, 2.0]}), &json!({"a": [1.0, 2]})));
+        assert!(!py_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+        assert!(!py_eq(&json!(null), &json!(0)));
+        assert!(!py_eq(&json!("1"), &json!(1)));
+        // The leaf comparison also checks the JSON type, so true and 1 differ there.
+        let (diffs, _, _) = judge(&id_map(), "", &json!({"a": true}), &json!({"a": 1}), false);
+        assert_eq!(diffs, vec!["$.a: expected true, got 1"]);
+        assert_eq!(py_float_repr(1.0), "1.0");
+        assert_eq!(py_float_repr(-0.0), "-0.0");
+        assert_eq!(py_float_repr(0.0001), "0.0001");
+        assert_eq!(py_float_repr(0.00001), "1e-05");
+        assert_eq!(py_float_repr(1e16), "1e+16");
+        assert_eq!(py_float_repr(1.5e300), "1.5e+300");
+        assert_eq!(py_float_repr(123_456.789), "123456.789");
+        assert_eq!(py_float_repr(1e15), "1000000000000000.0");
+        assert_eq!(
+            dumps(&json!({"k": "é\n\u{1}\"", "n": [1, 2.5, null]})),
+            "{\"k\":\"é\\n\\u0001\\\"\",\"n\":[1,2.5,null]}"
+        );
+        let long = Value::String("x".repeat(200));
+        assert_eq!(snippet(&long).chars().count(), 123);
+        assert!(snippet(&long).ends_with("xx..."));
+        assert!(is_iso8601("2024-01-01T10:00"));
+        assert!(is_iso8601("2024-01-01T10:00:00.123+0200"));
+        assert!(!is_iso8601("2024-01-01"));
+        assert!(!is_iso8601("2024-01-01T10:00:00Zjunk"));
+        assert_eq!(collapse_indices("$.a[12].b[0]"), "$.a[].b[]");
+        assert!(is_blank(" \n\t\u{1c}"));
+        assert!(!is_blank(" x "));
+    }
+
+    #[test]
+    fn urls_split_and_quote_like_python() {
+        let parts = urlsplit(" https://Host.example:8443/api/v2/x?y=1#frag")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parts.scheme, "https");
+        assert_eq!(parts.netloc, "Host.example:8443");
+        assert_eq!(parts.path, "/api/v2/x");
+        assert_eq!(parts.query, "y=1");
+        assert_eq!(parts.fragment, "frag");
+        assert!(urlsplit("http://[::1/x").is_err());
+        assert!(urlsplit("http://[::1]:80/x").is_ok());
+        assert!(urlsplit("http://[1.2.3.4]/x").is_err());
+        assert_eq!(py_hostname("user@[::1]:80").as_deref(), Some("::1"));
+        assert_eq!(
+            py_hostname("Example.COM:80").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(py_hostname(""), None);
+        assert_eq!(quote("auth0|a b/c~d_e.f-g"), "auth0%7Ca%20b%2Fc~d_e.f-g");
+        assert_eq!(quote("é"), "%C3%A9");
+        assert_eq!(unquote("auth0%7Cabc%2Fdef%zz"), "auth0|abc/def%zz");
+        assert_eq!(unquote("%C3"), "\u{fffd}");
+    }
+
+    #[test]
+    fn decoding_follows_content_encoding_and_gzip_magic() {
+        use flate2::Compression;
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(data).unwrap();
+            encoder.finish().unwrap()
+        };
+        let mut two_members = gz(b"{\"a\":");
+        two_members.extend_from_slice(&[0, 0]);
+        two_members.extend(gz(b"1}"));
+        assert_eq!(decode(&two_members, "gzip").unwrap(), "{\"a\":1}");
+        // Gzip magic bytes are decompressed without a Content-Encoding.
+        assert_eq!(decode(&gz(b"hi"), "").unwrap(), "hi");
+        assert_eq!(decode(b"", "gzip").unwrap(), "");
+        let truncated = gz(b"hello world");
+        assert!(decode(&truncated[..truncated.len() - 4], "gzip").is_err());
+        assert!(decode(b"not gzip", "gzip").is_err());
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(b"deflated").unwrap();
+        assert_eq!(
+            decode(&zlib.finish().unwrap(), "deflate").unwrap(),
+            "deflated"
+        );
+        assert!(decode(b"", "deflate").is_err());
+        assert_eq!(decode(b"caf\xc3", "").unwrap(), "caf\u{fffd}");
+    }
+
+    /// A one-connection-at-a-time HTTP/1.1 server answering with canned replies; it returns the request
+    /// lines and bodies it received.
+    async fn canned_server(
+        replies: Vec<(u16, &'static str, bool)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<(String, String)>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for (status, body, gzip) in replies {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = Vec::new();
+                let head_end = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "connection closed before the request ended");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                seen.push((line, String::from_utf8_lossy(&buf[head_end..]).to_string()));
+                let mut payload = body.as_bytes().to_vec();
+                let mut extra = String::new();
+                if gzip {
+                    use std::io::Write;
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                    encoder.write_all(&payload).unwrap();
+                    payload = encoder.finish().unwrap();
+                    extra.push_str("Content-Encoding: gzip\r\n");
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    payload.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+                socket.write_all(&payload).await.unwrap();
+                socket.shutdown().await.unwrap();
+            }
+            seen
+        });
+        (base, handle)
+    }
+
+    const CASSETTE: &str = r#"---
+version: 2
+interactions:
+    - id: 0
+      request:
+        body: |
+            {"name":"Role A"}
+        headers:
+            Content-Type:
+                - application/json
+        url: https://terraform-provider-auth0-dev.eu.auth0.com/api/v2/roles
+        method: POST
+      response:
+        body: '{"id":"rol_recorded123","name":"Role A","created_at":"2024-01-01T00:00:00.000Z"}'
+        code: 200
+    - id: 1
+      request:
+        body: ""
+        url: https://terraform-provider-auth0-dev.eu.auth0.com/oauth/token
+        method: POST
+      response:
+        body: '{}'
+        code: 200
+    - id: 2
+      request:
+        body: '{"description":"for rol_recorded123"}'
+        url: https://terraform-provider-auth0-dev.eu.auth0.com/api/v2/roles/rol_recorded123
+        method: PATCH
+      response:
+        body: '{"id":"rol_recorded123","name":"Role A","description":"for rol_recorded123"}'
+        code: 200
+    - id: 3
+      request:
+        url: https://terraform-provider-auth0-dev.eu.auth0.com/api/v2/roles/rol_recorded123
+        method: DELETE
+      response:
+        body: ""
+        code: 204
+    - id: 4
+      request:
+        url: https://terraform-provider-auth0-dev.eu.auth0.com/api/v2/roles/rol_recorded123
+        method: GET
+      response:
+        body: '{"statusCode":404,"error":"Not Found","message":"The role does not exist.","errorCode":"inexistent_role"}'
+        code: 404
+"#;
+
+    #[tokio::test]
+    async fn replays_a_cassette_against_a_server() {
+        let (base, server) = canned_server(vec![
+            (200, r#"{"id":"rol_SERVER","name":"Role A","created_at":"2030-02-02T00:00:00Z","extra":1}"#, false),
+            (200, r#"{"id":"rol_SERVER","name":"Role A","description":"for rol_SERVER"}"#, true),
+            (204, "", false),
+            (404, r#"{"statusCode":404,"error":"Not Found","message":"No such role","errorCode":"other"}"#, false),
+        ])
+        .await;
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-replay-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("TestAccRole.yaml");
+        std::fs::write(&path, CASSETTE).unwrap();
+
+        let client = replay_client().unwrap();
+        let opts = ReplayOptions::new(format!("{base}/"), "tok");
+        let report = replay_cassette(&client, &opts, &path).await.unwrap();
+        let seen = server.await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+
+        assert_eq!(report.name, "TestAccRole");
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "POST /api/v2/roles HTTP/1.1".to_owned(),
+                    "{\"name\":\"Role A\"}\n".to_owned()
+                ),
+                (
+                    "PATCH /api/v2/roles/rol_SERVER HTTP/1.1".to_owned(),
+                    "{\"description\":\"for rol_SERVER\"}".to_owned()
+                ),
+                (
+                    "DELETE /api/v2/roles/rol_SERVER HTTP/1.1".to_owned(),
+                    String::new()
+                ),
+                (
+                    "GET /api/v2/roles/rol_SERVER HTTP/1.1".to_owned(),
+                    String::new()
+                ),
+            ]
+        );
+        let outcomes = &report.interactions;
+        assert_eq!(outcomes.len(), 5);
+        assert!(outcomes[0].passed, "{:?}", outcomes[0]);
+        assert_eq!(outcomes[0].extra_keys, vec!["$.extra"]);
+        assert!(outcomes[1].skipped);
+        assert_eq!(outcomes[1].path, "/oauth/token");
+        assert!(outcomes[2].passed, "{:?}", outcomes[2]);
+        assert_eq!(outcomes[2].path, "/api/v2/roles/rol_SERVER");
+        assert!(outcomes[3].passed);
+        assert!(!outcomes[4].passed);
+        assert_eq!(outcomes[4].message_match, Some(false));
+        assert_eq!(
+            outcomes[4].diffs,
+            vec!["$.errorCode: expected \"inexistent_role\", got \"other\""]
+        );
+        assert!(!report.passed);
+        assert_eq!(report.replayed(), 4);
+        assert_eq!(report.passed_count(), 3);
+        assert_eq!(report.summary_line(), "FAIL TestAccRole (3/4 interactions)");
+        assert_eq!(
+            report.failure_details(),
+            vec![
+                "#4 GET /api/v2/roles/rol_SERVER [404 vs 404] $.errorCode: expected \"inexistent_role\", got \"other\""
+            ]
+        );
+        assert_eq!(
+            report.extra_keys_warning().as_deref(),
+            Some("warning: 1 extra key paths in server replies, e.g. $.extra")
+        );
+        let summary = summarize(std::slice::from_ref(&report));
+        assert_eq!(summary.interactions_skipped, 1);
+        assert_eq!(summary.error_messages, 1);
+        assert_eq!(
+            summary.lines().last().map(String::as_str),
+            Some("0 passed, 1 failed")
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_and_unreadable_cassette_fail_without_error() {
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-replay-test2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("Good.yaml");
+        std::fs::write(&good, CASSETTE).unwrap();
+        let bad = dir.join("Bad.yaml");
+        std::fs::write(&bad, "version: 2\nnot_interactions: []\n").unwrap();
+        let empty = dir.join("Empty.yaml");
+        std::fs::write(&empty, "version: 2\ninteractions: []\n").unwrap();
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = replay_client().unwrap();
+        let mut opts = ReplayOptions::new(format!("http://127.0.0.1:{port}"), "");
+        opts.timeout = Duration::from_secs(2);
+
+        let report = replay_cassette(&client, &opts, &good).await.unwrap();
+        assert!(!report.passed);
+        assert!(report.interactions.iter().filter(|o| !o.skipped).all(
+            |o| o.server_status.is_none()
+                && o.diffs.len() == 1
+                && o.diffs[0].starts_with("reply: no usable reply: ")
+        ));
+
+        let report = replay_cassette(&client, &opts, &bad).await.unwrap();
+        assert!(!report.passed);
+        assert_eq!(
+            report.error.as_deref(),
+            Some("cannot read cassette: 'interactions'")
+        );
+        assert_eq!(
+            report.failure_details(),
+            vec!["cannot read cassette: 'interactions'"]
+        );
+
+        let report = replay_cassette(&client, &opts, &empty).await.unwrap();
+        assert!(report.passed);
+        assert_eq!(report.summary_line(), "PASS Empty (0/0 interactions)");
+
+        assert!(
+            replay_cassette(&client, &ReplayOptions::new("ftp://x", ""), &good)
+                .await
+                .is_err()
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -54,14 +54,24 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
                 let path: PathBuf = dir.path().join("gatehouse.db");
-                Ok(Self { url: path.to_string_lossy().into_owned(), _dir: Some(dir) })
+                Ok(Self {
+                    url: path.to_string_lossy().into_owned(),
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres(base) => {
                 let schema = format!("gh_test_{}", random_suffix());
-                let admin = gatehouse_store::Db::connect(base).await.context("connecting to the test PostgreSQL")?;
-                admin.execute(&format!("CREATE SCHEMA {schema}"), vec![]).await?;
+                let admin = gatehouse_store::Db::connect(base)
+                    .await
+                    .context("connecting to the test PostgreSQL")?;
+                admin
+                    .execute(&format!("CREATE SCHEMA {schema}"), vec![])
+                    .await?;
                 let sep = if base.contains('?') { '&' } else { '?' };
-                Ok(Self { url: format!("{base}{sep}options=-c%20search_path%3D{schema}"), _dir: None })
+                Ok(Self {
+                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                    _dir: None,
+                })
             }
         }
     }
@@ -94,7 +104,10 @@ async fn start_on(db_url: &str, id: &str, secret: &str) -> anyhow::Result<Runnin
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: db_url.to_owned(),
         issuer: None,
-        admin: AdminCredentials { client_id: Some(id.to_owned()), client_secret: Some(secret.to_owned().into()) },
+        admin: AdminCredentials {
+            client_id: Some(id.to_owned()),
+            client_secret: Some(secret.to_owned().into()),
+        },
         tls: TlsMode::None,
     };
     gatehouse_api::start(&cfg).await
@@ -124,12 +137,22 @@ impl TestServer {
 
     /// A Management API token with every scope.
     pub async fn mgmt_token(&self) -> String {
-        self.token_for(&self.admin_client_id.clone(), &self.admin_client_secret.clone(), None).await
+        self.token_for(
+            &self.admin_client_id.clone(),
+            &self.admin_client_secret.clone(),
+            None,
+        )
+        .await
     }
 
     /// A Management API token narrowed to `scope` (space-separated).
     pub async fn token_with_scope(&self, scope: &str) -> String {
-        self.token_for(&self.admin_client_id.clone(), &self.admin_client_secret.clone(), Some(scope)).await
+        self.token_for(
+            &self.admin_client_id.clone(),
+            &self.admin_client_secret.clone(),
+            Some(scope),
+        )
+        .await
     }
 
     async fn token_for(&self, id: &str, secret: &str, scope: Option<&str>) -> String {
@@ -142,7 +165,12 @@ impl TestServer {
         if let Some(s) = scope {
             body["scope"] = json!(s);
         }
-        let res = self.http.post(format!("{}/oauth/token", self.url)).json(&body).send().await;
+        let res = self
+            .http
+            .post(format!("{}/oauth/token", self.url))
+            .json(&body)
+            .send()
+            .await;
         let v: Value = match res {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
             Err(e) => panic!("token request failed: {e}"),
@@ -158,7 +186,13 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.stop().await;
         }
-        let running = match start_on(&self.db.url, &self.admin_client_id, &self.admin_client_secret).await {
+        let running = match start_on(
+            &self.db.url,
+            &self.admin_client_id,
+            &self.admin_client_secret,
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => panic!("restart failed: {e:?}"),
         };

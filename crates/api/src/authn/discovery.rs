@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 
 fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok())
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
 }
 
 pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
@@ -14,7 +16,10 @@ pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Json<Val
     Json(json!({ "keys": [tenant.signing_key.public_jwk()] }))
 }
 
-pub async fn openid_configuration(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Json<Value> {
     let tenant = state.tenant_for_host(host(&headers));
     let iss = &tenant.issuer;
     Json(json!({

@@ -14,5 +14,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token::post_token))
         .route("/.well-known/jwks.json", get(discovery::jwks))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
 }

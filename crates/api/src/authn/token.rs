@@ -34,56 +34,99 @@ struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into() }
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.error, "error_description": self.description}))).into_response()
+        (
+            self.status,
+            Json(json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response()
     }
 }
 
 impl From<anyhow::Error> for OAuthError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!(error = ?e, "token endpoint failure");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal Server Error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Internal Server Error",
+        )
     }
 }
 
 fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mut req: TokenRequest = if ct.starts_with("application/json") {
-        serde_json::from_slice(body)
-            .map_err(|_| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request payload JSON format"))?
+        serde_json::from_slice(body).map_err(|_| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid request payload JSON format",
+            )
+        })?
     } else {
-        serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request payload"))?
+        serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid request payload",
+            )
+        })?
     };
     // client_secret_basic
     if let Some(basic) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
     {
         let decoded = STANDARD
             .decode(basic.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized"))?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized"))?;
-        let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            .ok_or_else(|| {
+                OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
+            })?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+            OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
+        })?;
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         req.client_id = Some(dec(id));
         req.client_secret = Some(dec(secret));
     }
     Ok(req)
 }
 
-pub async fn post_token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match issue(&state, &headers, &body).await {
-        Ok(v) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(v)).into_response(),
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(v),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -91,10 +134,13 @@ pub async fn post_token(State(state): State<AppState>, headers: HeaderMap, body:
 async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Value, OAuthError> {
     let req = parse(headers, body)?;
     let tenant = state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
-    let grant_type = req
-        .grant_type
-        .as_deref()
-        .ok_or_else(|| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: grant_type"))?;
+    let grant_type = req.grant_type.as_deref().ok_or_else(|| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: grant_type",
+        )
+    })?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -102,18 +148,24 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Va
             format!("Unsupported grant type: {grant_type}"),
         ));
     }
-    let client_id = req
-        .client_id
-        .as_deref()
-        .ok_or_else(|| OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized"))?;
+    let client_id = req.client_id.as_deref().ok_or_else(|| {
+        OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
+    })?;
     let db = &state.db;
     let client = clients::find(db, &tenant.id, client_id).await?;
     let authenticated = match (&client, req.client_secret.as_deref()) {
-        (Some(c), Some(given)) => c.client_secret.as_deref().is_some_and(|s| secrets_equal(s, given)),
+        (Some(c), Some(given)) => c
+            .client_secret
+            .as_deref()
+            .is_some_and(|s| secrets_equal(s, given)),
         _ => false,
     };
     let Some(client) = client.filter(|_| authenticated) else {
-        return Err(OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized"));
+        return Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "access_denied",
+            "Unauthorized",
+        ));
     };
     let grant_types = client.body.get("grant_types").and_then(Value::as_array);
     if grant_types.is_some_and(|g| !g.iter().any(|t| t == "client_credentials")) {
@@ -123,10 +175,13 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Va
             "Grant type 'client_credentials' not allowed for the client.",
         ));
     }
-    let audience = req
-        .audience
-        .as_deref()
-        .ok_or_else(|| OAuthError::new(StatusCode::FORBIDDEN, "access_denied", "No audience parameter was provided, and no default audience has been configured"))?;
+    let audience = req.audience.as_deref().ok_or_else(|| {
+        OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "No audience parameter was provided, and no default audience has been configured",
+        )
+    })?;
     let Some(api) = resource_servers::find_by_identifier(db, &tenant.id, audience).await? else {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
@@ -134,35 +189,56 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Va
             format!("Service not enabled within domain: {audience}"),
         ));
     };
-    let Some(grant) = client_grants::find_for(db, &tenant.id, &client.client_id, audience).await? else {
+    let Some(grant) = client_grants::find_for(db, &tenant.id, &client.client_id, audience).await?
+    else {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "access_denied",
-            format!("Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API."),
+            format!(
+                "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API."
+            ),
         ));
     };
-    let granted: Vec<String> = if grant.body.get("allow_all_scopes").and_then(Value::as_bool) == Some(true) {
-        api.body
-            .get("scopes")
-            .and_then(Value::as_array)
-            .map(|s| s.iter().filter_map(|x| x.get("value").and_then(Value::as_str)).map(str::to_owned).collect())
-            .unwrap_or_default()
-    } else {
-        grant
-            .body
-            .get("scope")
-            .and_then(Value::as_array)
-            .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
+    let granted: Vec<String> =
+        if grant.body.get("allow_all_scopes").and_then(Value::as_bool) == Some(true) {
+            api.body
+                .get("scopes")
+                .and_then(Value::as_array)
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|x| x.get("value").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            grant
+                .body
+                .get("scope")
+                .and_then(Value::as_array)
+                .map(|s| {
+                    s.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
     let scopes: Vec<String> = match req.scope.as_deref() {
         Some(asked) if !asked.trim().is_empty() => {
             let asked: Vec<&str> = asked.split_whitespace().collect();
-            granted.into_iter().filter(|g| asked.contains(&g.as_str())).collect()
+            granted
+                .into_iter()
+                .filter(|g| asked.contains(&g.as_str()))
+                .collect()
         }
         _ => granted,
     };
-    let lifetime = api.body.get("token_lifetime").and_then(Value::as_i64).unwrap_or(86_400);
+    let lifetime = api
+        .body
+        .get("token_lifetime")
+        .and_then(Value::as_i64)
+        .unwrap_or(86_400);
     let now = unix_now();
     let scope = scopes.join(" ");
     let claims = json!({

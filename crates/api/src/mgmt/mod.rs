@@ -2,6 +2,8 @@
 
 pub mod client_grants;
 pub mod clients;
+pub mod common;
+pub mod pem;
 pub mod resource_servers;
 
 use crate::spine::Registry;

@@ -3,8 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sha2::{Digest, Sha256};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time::unix_now};
 
@@ -28,17 +28,30 @@ impl Principal {
 pub type TokenCache = moka::sync::Cache<([u8; 32], String), Arc<Principal>>;
 
 pub fn new_token_cache() -> TokenCache {
-    moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(600)).build()
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(Duration::from_secs(600))
+        .build()
 }
 
 /// Verifies the `Authorization` header for the tenant's Management API audience.
-pub fn authenticate(cache: &TokenCache, tenant: &Tenant, header: Option<&str>) -> Result<Arc<Principal>, Error> {
+pub fn authenticate(
+    cache: &TokenCache,
+    tenant: &Tenant,
+    header: Option<&str>,
+) -> Result<Arc<Principal>, Error> {
     let Some(header) = header else {
         return Err(Error::InvalidToken("Missing authentication".into()));
     };
     let token = match header.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
-        _ => return Err(Error::InvalidToken("Bad HTTP authentication header format".into())),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
+        _ => {
+            return Err(Error::InvalidToken(
+                "Bad HTTP authentication header format".into(),
+            ));
+        }
     };
     let now = unix_now();
     let key = (Sha256::digest(token.as_bytes()).into(), tenant.id.clone());
@@ -62,7 +75,9 @@ fn principal_from(claims: &Value) -> Principal {
     Principal {
         sub: s("sub").unwrap_or_default(),
         client_id: s("azp"),
-        scopes: s("scope").map(|sc| sc.split_whitespace().map(str::to_owned).collect()).unwrap_or_default(),
+        scopes: s("scope")
+            .map(|sc| sc.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
         exp: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
     }
 }
@@ -72,7 +87,13 @@ pub fn check_scopes(p: &Principal, required: &[&str]) -> Result<(), Error> {
     if required.is_empty() || required.iter().any(|s| p.has_scope(s)) {
         return Ok(());
     }
-    Err(Error::InsufficientScope(format!("Insufficient scope, expected any of: {}", required.join(",")).into()))
+    Err(Error::InsufficientScope(
+        format!(
+            "Insufficient scope, expected any of: {}",
+            required.join(",")
+        )
+        .into(),
+    ))
 }
 
 #[cfg(test)]
@@ -81,9 +102,17 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let p = Principal { sub: "x@clients".into(), client_id: None, scopes: vec!["read:clients".into()], exp: 0 };
+        let p = Principal {
+            sub: "x@clients".into(),
+            client_id: None,
+            scopes: vec!["read:clients".into()],
+            exp: 0,
+        };
         assert!(check_scopes(&p, &["read:clients", "read:client_keys"]).is_ok());
         let e = check_scopes(&p, &["create:clients"]).unwrap_err();
-        assert_eq!(e.to_string(), "Insufficient scope, expected any of: create:clients");
+        assert_eq!(
+            e.to_string(),
+            "Insufficient scope, expected any of: create:clients"
+        );
     }
 }

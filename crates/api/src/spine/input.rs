@@ -12,7 +12,10 @@ pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn bool(&self, name: &str) -> Option<bool> {
@@ -49,7 +52,10 @@ pub struct Input {
 
 impl Input {
     pub fn path(&self, name: &str) -> &str {
-        self.path.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str())
+        self.path
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     /// The body as a typed request; it was validated against the spec already, so a failure
@@ -74,15 +80,24 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(body: Value) -> Self {
-        Self { status: None, body: Some(body) }
+        Self {
+            status: None,
+            body: Some(body),
+        }
     }
 
     pub fn with_status(status: u16, body: Value) -> Self {
-        Self { status: Some(status), body: Some(body) }
+        Self {
+            status: Some(status),
+            body: Some(body),
+        }
     }
 
     /// No body: 204 unless the operation's success status says otherwise.
     pub fn empty() -> Self {
-        Self { status: None, body: None }
+        Self {
+            status: None,
+            body: None,
+        }
     }
 }

@@ -59,11 +59,17 @@ type Handler = Arc<dyn Fn(Ctx, Input) -> HandlerFuture + Send + Sync>;
 /// Handlers by operation.
 pub struct Registry {
     handlers: Vec<Option<Handler>>,
+    /// Operations whose body may set any top-level field to `null` (Auth0 reads it as "unset"
+    /// even where the spec's schema does not say nullable).
+    null_unsets: Vec<bool>,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Self { handlers: OPERATIONS.iter().map(|_| None).collect() }
+        Self {
+            handlers: OPERATIONS.iter().map(|_| None).collect(),
+            null_unsets: OPERATIONS.iter().map(|_| false).collect(),
+        }
     }
 }
 
@@ -78,12 +84,27 @@ impl Registry {
         }
     }
 
+    /// Lets `op`'s body carry `null` for any top-level field: those are left out of schema validation.
+    pub fn allow_null_unset(&mut self, op: Op) {
+        if let Some(slot) = self.null_unsets.get_mut(op as usize) {
+            *slot = true;
+        }
+    }
+
+    pub fn null_unsets(&self, op: Op) -> bool {
+        self.null_unsets.get(op as usize).copied().unwrap_or(false)
+    }
+
     pub fn get(&self, op: Op) -> Option<&Handler> {
         self.handlers.get(op as usize).and_then(Option::as_ref)
     }
 
     pub fn implemented(&self) -> Vec<Op> {
-        OPERATIONS.iter().map(|o| o.op).filter(|op| self.get(*op).is_some()).collect()
+        OPERATIONS
+            .iter()
+            .map(|o| o.op)
+            .filter(|op| self.get(*op).is_some())
+            .collect()
     }
 }
 
@@ -92,7 +113,8 @@ pub fn error_response(e: &Error) -> Response {
     if let Error::Internal(inner) = e {
         tracing::error!(error = ?inner, "internal error");
     }
-    let status = StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(e.body())).into_response()
 }
 
@@ -107,7 +129,13 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error> {
@@ -119,14 +147,20 @@ fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error
         return Ok(Value::Object(serde_json::Map::new()));
     }
     match content_type(headers).as_deref() {
-        Some("application/x-www-form-urlencoded") if info.content_types.contains(&"application/x-www-form-urlencoded") => {
+        Some("application/x-www-form-urlencoded")
+            if info
+                .content_types
+                .contains(&"application/x-www-form-urlencoded") =>
+        {
             validate::form_to_json(bytes)
         }
         None | Some("application/json") => serde_json::from_slice(bytes)
             .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
         Some(other) if other.ends_with("+json") => serde_json::from_slice(bytes)
             .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
-        Some(other) => Err(Error::UnsupportedMediaType(format!("Unsupported content type: {other}").into())),
+        Some(other) => Err(Error::UnsupportedMediaType(
+            format!("Unsupported content type: {other}").into(),
+        )),
     }
 }
 
@@ -146,9 +180,15 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
         router::Match::NoRoute | router::Match::NoMethod => return Err(Error::RouteNotFound),
     };
     let op = matched.op;
-    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let tenant = state.tenant_for_host(host);
-    let authz = parts.headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let authz = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
     let principal = auth::authenticate(&state.token_cache, &tenant, authz)?;
     auth::check_scopes(&principal, op.info().scopes)?;
     let Some(handler) = state.registry.get(op).cloned() else {
@@ -162,20 +202,48 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
         .collect::<Result<Vec<_>, Error>>()?;
     validate::path(&state.validators, op, &params)?;
     let query = Query(
-        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
-            .map_err(|_| Error::InvalidQueryString("Query validation error: 'malformed query string'.".into()))?,
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|_| {
+            Error::InvalidQueryString("Query validation error: 'malformed query string'.".into())
+        })?,
     );
     validate::query(&state.validators, op, &query)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| Error::PayloadTooLarge("Payload content length greater than maximum allowed: 1048576".into()))?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        Error::PayloadTooLarge(
+            "Payload content length greater than maximum allowed: 1048576".into(),
+        )
+    })?;
     let body = parse_body(op, &parts.headers, &bytes)?;
-    if !body.is_null() {
-        validate::body(&state.validators, op, &body)?;
+    match &body {
+        Value::Null => {}
+        Value::Object(o) if state.registry.null_unsets(op) => {
+            let set: serde_json::Map<String, Value> = o
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            // A body of nulls only unsets: there is nothing left to validate.
+            if !set.is_empty() || o.is_empty() {
+                validate::body(&state.validators, op, &Value::Object(set))?;
+            }
+        }
+        b => validate::body(&state.validators, op, b)?,
     }
 
-    let ctx = Ctx { state, tenant, principal, op };
-    let reply = handler(ctx, Input { path: params, query, body }).await?;
+    let ctx = Ctx {
+        state,
+        tenant,
+        principal,
+        op,
+    };
+    let reply = handler(
+        ctx,
+        Input {
+            path: params,
+            query,
+            body,
+        },
+    )
+    .await?;
     let status = reply.status.unwrap_or_else(|| op.success_status());
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok(match reply.body {

@@ -27,7 +27,10 @@ impl Paging {
     }
 
     pub fn store_page(&self) -> Page {
-        Page { offset: self.page.saturating_mul(self.per_page), limit: self.per_page }
+        Page {
+            offset: self.page.saturating_mul(self.per_page),
+            limit: self.per_page,
+        }
     }
 
     /// A bare array, or with `include_totals` the envelope `{total, start, limit, <key>}`.
@@ -57,16 +60,26 @@ impl Checkpoint {
         if q.get("take").is_none() && q.get("from").is_none() {
             return None;
         }
-        Some(Self { from: q.get("from").map(str::to_owned), take: q.i64("take").unwrap_or(50).clamp(1, 100) })
+        Some(Self {
+            from: q.get("from").map(str::to_owned),
+            take: q.i64("take").unwrap_or(50).clamp(1, 100),
+        })
     }
 
     /// The cursor is the offset of the next item, as an opaque string.
     pub fn offset(&self) -> i64 {
-        self.from.as_deref().and_then(|f| f.parse().ok()).unwrap_or(0).max(0)
+        self.from
+            .as_deref()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0)
+            .max(0)
     }
 
     pub fn store_page(&self) -> Page {
-        Page { offset: self.offset(), limit: self.take }
+        Page {
+            offset: self.offset(),
+            limit: self.take,
+        }
     }
 
     /// `{<key>: [...], next?}`: `next` only when more items follow.
@@ -84,7 +97,9 @@ impl Checkpoint {
 /// Applies `fields` / `include_fields` to one object. Dotted names (`jwt_configuration.alg`)
 /// select inside nested objects.
 pub fn project(v: Value, q: &Query) -> Value {
-    let Some(fields) = q.list("fields") else { return v };
+    let Some(fields) = q.list("fields") else {
+        return v;
+    };
     let include = q.bool("include_fields").unwrap_or(true);
     let Value::Object(mut obj) = v else { return v };
     if include {
@@ -94,13 +109,15 @@ pub fn project(v: Value, q: &Query) -> Value {
                 .iter()
                 .filter_map(|f| f.strip_prefix(k.as_str()).and_then(|r| r.strip_prefix('.')))
                 .collect();
-            if fields.iter().any(|f| *f == k) {
+            if fields.contains(&k) {
                 out.insert(k, val);
             } else if !nested.is_empty()
                 && let Value::Object(inner) = val
             {
-                let picked: Map<String, Value> =
-                    inner.into_iter().filter(|(ik, _)| nested.contains(&ik.as_str())).collect();
+                let picked: Map<String, Value> = inner
+                    .into_iter()
+                    .filter(|(ik, _)| nested.contains(&ik.as_str()))
+                    .collect();
                 out.insert(k, Value::Object(picked));
             }
         }
@@ -127,14 +144,22 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Query {
-        Query(pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect())
+        Query(
+            pairs
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
     fn envelope_matches_auth0() {
         let p = Paging::from_query(&q(&[("include_totals", "true"), ("per_page", "50")]));
         let v = p.reply("clients", vec![json!({"a":1})], 1);
-        assert_eq!(v.to_string(), r#"{"total":1,"start":0,"limit":50,"clients":[{"a":1}]}"#);
+        assert_eq!(
+            v.to_string(),
+            r#"{"total":1,"start":0,"limit":50,"clients":[{"a":1}]}"#
+        );
         let p = Paging::from_query(&q(&[("page", "2"), ("per_page", "10")]));
         assert_eq!(p.store_page().offset, 20);
         assert_eq!(p.reply("clients", vec![], 0), json!([]));
@@ -143,7 +168,10 @@ mod tests {
     #[test]
     fn checkpoint_next() {
         let c = Checkpoint::from_query(&q(&[("take", "2")])).unwrap();
-        assert_eq!(c.reply("x", vec![json!(1), json!(2)], 3), json!({"x":[1,2],"next":"2"}));
+        assert_eq!(
+            c.reply("x", vec![json!(1), json!(2)], 3),
+            json!({"x":[1,2],"next":"2"})
+        );
         let c = Checkpoint::from_query(&q(&[("take", "2"), ("from", "2")])).unwrap();
         assert_eq!(c.reply("x", vec![json!(3)], 3), json!({"x":[3]}));
         assert!(Checkpoint::from_query(&q(&[("per_page", "2")])).is_none());
@@ -152,9 +180,15 @@ mod tests {
     #[test]
     fn projection() {
         let v = json!({"a":1,"b":2,"j":{"alg":"RS256","x":1}});
-        assert_eq!(project(v.clone(), &q(&[("fields", "a,j.alg")])), json!({"a":1,"j":{"alg":"RS256"}}));
         assert_eq!(
-            project(v.clone(), &q(&[("fields", "a"), ("include_fields", "false")])),
+            project(v.clone(), &q(&[("fields", "a,j.alg")])),
+            json!({"a":1,"j":{"alg":"RS256"}})
+        );
+        assert_eq!(
+            project(
+                v.clone(),
+                &q(&[("fields", "a"), ("include_fields", "false")])
+            ),
             json!({"b":2,"j":{"alg":"RS256","x":1}})
         );
         assert_eq!(project(v.clone(), &q(&[])), v);

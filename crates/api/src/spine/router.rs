@@ -75,15 +75,28 @@ impl Routes {
 
     /// `path` is below `/api/v2`, raw.
     pub fn find(&self, method: &http::Method, path: &str) -> Match {
-        let Ok(m) = self.router.at(path) else { return Match::NoRoute };
-        let Some(route) = self.routes.get(*m.value) else { return Match::NoRoute };
-        let Some((_, op, names)) = route.ops.iter().find(|(meth, _, _)| meth.as_str() == method.as_str()) else {
+        let Ok(m) = self.router.at(path) else {
+            return Match::NoRoute;
+        };
+        let Some(route) = self.routes.get(*m.value) else {
+            return Match::NoRoute;
+        };
+        let Some((_, op, names)) = route
+            .ops
+            .iter()
+            .find(|(meth, _, _)| meth.as_str() == method.as_str())
+        else {
             return Match::NoMethod;
         };
         let params = names
             .iter()
             .enumerate()
-            .map(|(i, name)| (*name, m.params.get(&format!("p{i}")).unwrap_or_default().to_owned()))
+            .map(|(i, name)| {
+                (
+                    *name,
+                    m.params.get(format!("p{i}")).unwrap_or_default().to_owned(),
+                )
+            })
             .collect();
         Match::Found(Matched { op: *op, params })
     }
@@ -105,7 +118,9 @@ mod tests {
             let concrete = info.path.replace('{', "x").replace('}', "");
             let m = http::Method::from_bytes(info.method.as_str().as_bytes()).unwrap();
             match r.find(&m, &concrete) {
-                Match::Found(f) => assert_eq!(f.op.info().path, info.path, "{} {}", info.id, concrete),
+                Match::Found(f) => {
+                    assert_eq!(f.op.info().path, info.path, "{} {}", info.id, concrete)
+                }
                 _ => panic!("{} not routed", info.id),
             }
         }
@@ -114,10 +129,24 @@ mod tests {
     #[test]
     fn static_segments_win_and_params_are_named() {
         let r = Routes::build().unwrap();
-        let Match::Found(m) = r.find(&http::Method::GET, "/clients/abc/credentials/cred_1") else { panic!() };
+        let Match::Found(m) = r.find(&http::Method::GET, "/clients/abc/credentials/cred_1") else {
+            panic!()
+        };
         assert_eq!(m.op, Op::GetCredentialsByCredentialId);
-        assert_eq!(m.params, vec![("client_id", "abc".to_owned()), ("credential_id", "cred_1".to_owned())]);
-        assert!(matches!(r.find(&http::Method::GET, "/nope"), Match::NoRoute));
-        assert!(matches!(r.find(&http::Method::PUT, "/clients"), Match::NoMethod));
+        assert_eq!(
+            m.params,
+            vec![
+                ("client_id", "abc".to_owned()),
+                ("credential_id", "cred_1".to_owned())
+            ]
+        );
+        assert!(matches!(
+            r.find(&http::Method::GET, "/nope"),
+            Match::NoRoute
+        ));
+        assert!(matches!(
+            r.find(&http::Method::PUT, "/clients"),
+            Match::NoMethod
+        ));
     }
 }

@@ -12,21 +12,34 @@ fn located(kind: &str, e: gatehouse_spec::ValidationError) -> String {
     if e.path.is_empty() {
         format!("{kind} validation error: '{}'.", e.message)
     } else {
-        format!("{kind} validation error: '{}' on property {}.", e.message, e.path)
+        format!(
+            "{kind} validation error: '{}' on property {}.",
+            e.message, e.path
+        )
     }
 }
 
 /// A query or path value converted to the JSON type its schema declares.
 fn typed(op: Op, index: usize, raw: &str) -> Value {
     match Validators::param_type(op, index).as_deref() {
-        Some("integer") => raw.parse::<i64>().map_or_else(|_| Value::String(raw.to_owned()), Value::from),
-        Some("number") => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or_else(|| Value::String(raw.to_owned()), Value::Number),
+        Some("integer") => raw
+            .parse::<i64>()
+            .map_or_else(|_| Value::String(raw.to_owned()), Value::from),
+        Some("number") => raw
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(raw.to_owned()), Value::Number),
         Some("boolean") => match raw {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
             _ => Value::String(raw.to_owned()),
         },
-        Some("array") => Value::Array(raw.split(',').map(|s| Value::String(s.to_owned())).collect()),
+        Some("array") => Value::Array(
+            raw.split(',')
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ),
         _ => Value::String(raw.to_owned()),
     }
 }
@@ -36,8 +49,12 @@ pub fn path(v: &Validators, op: Op, params: &[(&'static str, String)]) -> Result
         if p.location != ParamIn::Path {
             continue;
         }
-        let raw = params.iter().find(|(n, _)| *n == p.name).map_or("", |(_, v)| v.as_str());
-        v.param(op, i, &typed(op, i, raw)).map_err(|e| Error::InvalidUri(located("Path", e).into()))?;
+        let raw = params
+            .iter()
+            .find(|(n, _)| *n == p.name)
+            .map_or("", |(_, v)| v.as_str());
+        v.param(op, i, &typed(op, i, raw))
+            .map_err(|e| Error::InvalidUri(located("Path", e).into()))?;
     }
     Ok(())
 }
@@ -53,7 +70,11 @@ pub fn query(v: &Validators, op: Op, q: &Query) -> Result<(), Error> {
                 .map_err(|e| Error::InvalidQueryString(located("Query", e).into()))?,
             None if p.required => {
                 return Err(Error::InvalidQueryString(
-                    format!("Query validation error: 'Missing required property: {}'.", p.name).into(),
+                    format!(
+                        "Query validation error: 'Missing required property: {}'.",
+                        p.name
+                    )
+                    .into(),
                 ));
             }
             None => {}
@@ -63,7 +84,8 @@ pub fn query(v: &Validators, op: Op, q: &Query) -> Result<(), Error> {
 }
 
 pub fn body(v: &Validators, op: Op, body: &Value) -> Result<(), Error> {
-    v.body(op, body).map_err(|e| Error::InvalidBody(located("Payload", e).into()))
+    v.body(op, body)
+        .map_err(|e| Error::InvalidBody(located("Payload", e).into()))
 }
 
 /// A form-encoded body as the JSON object Auth0 reads it as (every value a string).
@@ -93,7 +115,10 @@ mod tests {
         let e = query(&v, Op::GetClients, &q).unwrap_err();
         assert_eq!(e.error_code(), Some("invalid_query_string"));
         assert!(e.to_string().contains("on property per_page"), "{e}");
-        let q = Query(vec![("per_page".into(), "10".into()), ("include_totals".into(), "true".into())]);
+        let q = Query(vec![
+            ("per_page".into(), "10".into()),
+            ("include_totals".into(), "true".into()),
+        ]);
         assert!(query(&v, Op::GetClients, &q).is_ok());
     }
 }
