@@ -7,7 +7,13 @@ use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
 pub const TABLE: Table = Table {
     name: "client_grants",
     key: "id",
-    columns: &["client_id", "audience"],
+    columns: &[
+        "client_id",
+        "audience",
+        "subject_type",
+        "default_for",
+        "allow_any_organization",
+    ],
 };
 
 /// A stored client grant: `body` is the grant as the API shows it.
@@ -33,8 +39,20 @@ impl ClientGrantRow {
         })
     }
 
+    /// The typed columns: the keys and what lists filter on, taken from the body.
     fn columns(&self) -> Vec<P> {
-        params![&self.client_id, &self.audience]
+        let b = &self.body;
+        params![
+            &self.client_id,
+            &self.audience,
+            b.get("subject_type")
+                .and_then(Value::as_str)
+                .unwrap_or("client"),
+            b.get("default_for").and_then(Value::as_str),
+            b.get("allow_any_organization")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ]
     }
 }
 
@@ -57,35 +75,30 @@ pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<Clie
 pub struct GrantFilter {
     pub audience: Option<String>,
     pub client_id: Option<String>,
-    /// The filters below look inside the body: a filtered list is paged after reading the rows
-    /// the typed columns select.
     pub subject_type: Option<String>,
     pub default_for: Option<String>,
     pub allow_any_organization: Option<bool>,
 }
 
 impl GrantFilter {
-    fn on_body(&self) -> bool {
-        self.subject_type.is_some()
-            || self.default_for.is_some()
-            || self.allow_any_organization.is_some()
-    }
-
-    fn matches(&self, body: &Value) -> bool {
-        let s = |k: &str| body.get(k).and_then(Value::as_str);
-        self.subject_type
-            .as_deref()
-            .is_none_or(|t| s("subject_type").unwrap_or("client") == t)
-            && self
-                .default_for
-                .as_deref()
-                .is_none_or(|d| s("default_for") == Some(d))
-            && self.allow_any_organization.is_none_or(|a| {
-                body.get("allow_any_organization")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    == a
-            })
+    fn sql(&self, tenant: &str) -> Filter {
+        let mut w = Filter::tenant(tenant);
+        if let Some(a) = &self.audience {
+            w.eq("audience", a);
+        }
+        if let Some(c) = &self.client_id {
+            w.eq("client_id", c);
+        }
+        if let Some(t) = &self.subject_type {
+            w.eq("subject_type", t);
+        }
+        if let Some(d) = &self.default_for {
+            w.eq("default_for", d);
+        }
+        if let Some(a) = self.allow_any_organization {
+            w.eq("allow_any_organization", a);
+        }
+        w
     }
 }
 
@@ -95,32 +108,22 @@ pub async fn list(
     f: &GrantFilter,
     page: Page,
 ) -> DbResult<(Vec<ClientGrantRow>, i64)> {
-    let mut w = Filter::tenant(tenant);
-    if let Some(a) = &f.audience {
-        w.eq("audience", a);
-    }
-    if let Some(c) = &f.client_id {
-        w.eq("client_id", c);
-    }
-    if !f.on_body() {
-        let (rows, total) = TABLE.list(x, &w, page).await?;
-        return Ok((
-            rows.iter()
-                .map(ClientGrantRow::from_row)
-                .collect::<DbResult<_>>()?,
-            total,
-        ));
-    }
-    let (rows, _) = TABLE.list(x, &w, Page::ALL).await?;
-    let all: Vec<ClientGrantRow> = rows
-        .iter()
+    let (rows, total) = TABLE.list(x, &f.sql(tenant), page).await?;
+    Ok((
+        rows.iter()
+            .map(ClientGrantRow::from_row)
+            .collect::<DbResult<_>>()?,
+        total,
+    ))
+}
+
+async fn first(x: &impl Exec, tenant: &str, f: &GrantFilter) -> DbResult<Option<ClientGrantRow>> {
+    TABLE
+        .first(x, &f.sql(tenant))
+        .await?
+        .as_ref()
         .map(ClientGrantRow::from_row)
-        .filter(|r| r.as_ref().map_or(true, |g| f.matches(&g.body)))
-        .collect::<DbResult<_>>()?;
-    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    Ok((all.into_iter().skip(skip).take(take).collect(), total))
+        .transpose()
 }
 
 /// The grant of `client_id` to `audience`, whatever its subject type: at most one exists.
@@ -135,19 +138,7 @@ pub async fn find_pair(
         client_id: Some(client_id.to_owned()),
         ..Default::default()
     };
-    Ok(list(
-        x,
-        tenant,
-        &f,
-        Page {
-            offset: 0,
-            limit: 1,
-        },
-    )
-    .await?
-    .0
-    .into_iter()
-    .next())
+    first(x, tenant, &f).await
 }
 
 /// The grant that lets `client_id` get tokens for `audience` with the client-credentials grant:
@@ -164,19 +155,7 @@ pub async fn find_for(
         subject_type: Some("client".to_owned()),
         ..Default::default()
     };
-    Ok(list(
-        x,
-        tenant,
-        &f,
-        Page {
-            offset: 0,
-            limit: 1,
-        },
-    )
-    .await?
-    .0
-    .into_iter()
-    .next())
+    first(x, tenant, &f).await
 }
 
 pub async fn update(x: &impl Exec, tenant: &str, g: &ClientGrantRow) -> DbResult<bool> {

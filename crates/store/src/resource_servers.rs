@@ -60,17 +60,12 @@ pub async fn find_by_identifier(
 ) -> DbResult<Option<ResourceServerRow>> {
     let mut w = Filter::tenant(tenant);
     w.eq("identifier", identifier);
-    let (rows, _) = TABLE
-        .list(
-            x,
-            &w,
-            Page {
-                offset: 0,
-                limit: 1,
-            },
-        )
-        .await?;
-    rows.first().map(ResourceServerRow::from_row).transpose()
+    TABLE
+        .first(x, &w)
+        .await?
+        .as_ref()
+        .map(ResourceServerRow::from_row)
+        .transpose()
 }
 
 /// Resource servers, optionally only those with the given identifiers.

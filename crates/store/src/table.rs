@@ -55,6 +55,17 @@ impl Table {
         x.query_opt(&sql, params![tenant, id]).await
     }
 
+    /// The first row matching `filter`, in insertion order: one query, no count.
+    pub async fn first(&self, x: &impl Exec, filter: &Filter) -> DbResult<Option<Row>> {
+        let sql = format!(
+            "{} {} ORDER BY seq, {} LIMIT 1",
+            self.select(),
+            filter.where_sql(),
+            self.key
+        );
+        x.query_opt(&sql, filter.params.clone()).await
+    }
+
     /// Rows matching `filter`, in insertion order, and how many match in all.
     pub async fn list(
         &self,
