@@ -93,9 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 write!(
                     params,
-                    "Param {{ name: {:?}, location: {loc}, required: {}, schema: {:?} }},",
+                    "Param {{ name: {:?}, location: {loc}, required: {}, ty: {:?}, schema: {:?} }},",
                     p["name"].as_str().unwrap_or(""),
                     p["required"].as_bool().unwrap_or(false),
+                    schema.get("type").and_then(Value::as_str),
                     schema.to_string()
                 )?;
             }

@@ -13,7 +13,10 @@ use axum::{
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
+    compression::{
+        CompressionLayer, Predicate,
+        predicate::{DefaultPredicate, SizeAbove},
+    },
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -150,15 +153,20 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .on_response(|res: &Response<Body>, latency: Duration, _span: &Span| {
             tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
         });
+    // Small replies are not worth compressing (a gzip costs more CPU than the request).
+    let compress =
+        CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)));
+    let management = Router::new()
+        .route("/api/v2", any(spine::dispatch))
+        .route("/api/v2/{*rest}", any(spine::dispatch))
+        .layer(compress);
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v2", any(spine::dispatch))
-        .route("/api/v2/{*rest}", any(spine::dispatch))
+        .merge(management)
         .merge(authn::routes())
         .fallback(not_found)
         .with_state(state.clone())
-        .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)

@@ -41,6 +41,8 @@ pub struct Param {
     pub name: &'static str,
     pub location: ParamIn,
     pub required: bool,
+    /// The schema's `type` (`string`, `integer`, `boolean`, `array`, …).
+    pub ty: Option<&'static str>,
     /// The parameter's JSON schema, as JSON text.
     pub schema: &'static str,
 }

@@ -105,13 +105,8 @@ impl Validators {
     }
 
     /// The declared JSON type of a parameter's schema (`integer`, `boolean`, `array`, …).
-    pub fn param_type(op: Op, index: usize) -> Option<String> {
-        let p = op.info().params.get(index)?;
-        let schema: Value = serde_json::from_str(p.schema).ok()?;
-        schema
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    pub fn param_type(op: Op, index: usize) -> Option<&'static str> {
+        op.info().params.get(index).and_then(|p| p.ty)
     }
 
     pub fn is_query(op: Op, index: usize) -> bool {

@@ -404,7 +404,7 @@ impl Db {
         }
     }
 
-    /// A read-only statement (SQLite runs it on a reader connection).
+    /// A read-only statement that uses an index (SQLite runs it inline on a reader connection).
     pub async fn query(&self, sql: &str, params: Vec<P>) -> DbResult<Vec<Row>> {
         match &self.inner {
             DbInner::Sqlite(pool) => {
@@ -418,8 +418,10 @@ impl Db {
                     Some(c) => c,
                     None => open_sqlite(&pool.path)?,
                 };
-                let sql = sql.to_owned();
-                let (conn, res) = on_blocking(conn, move |c| sqlite_run(c, &sql, &params)).await?;
+                // Run inline: a read by key comes from SQLite's page cache in microseconds, less
+                // than a hand-off to the blocking pool costs (measured in bench/). Statements that
+                // scan many rows must not come through here.
+                let res = sqlite_run(&conn, sql, &params);
                 if let Ok(mut readers) = pool.readers.lock() {
                     readers.push(conn);
                 }

@@ -10,6 +10,7 @@ pub mod resource_servers;
 pub mod sql;
 mod table;
 pub mod tenants;
+pub mod tokens;
 
 pub use db::{Db, DbResult, Dialect, Exec, P, Row, Tx};
 pub use migrate::migrate;

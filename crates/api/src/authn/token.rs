@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use gatehouse_core::{password::secrets_equal, time::unix_now};
-use gatehouse_store::{client_grants, clients, resource_servers};
+use gatehouse_store::tokens::{self, Granted};
 
 use crate::state::AppState;
 
@@ -151,79 +151,61 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Va
     let client_id = req.client_id.as_deref().ok_or_else(|| {
         OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
     })?;
+    let audience = req.audience.as_deref().unwrap_or_default();
     let db = &state.db;
-    let client = clients::find(db, &tenant.id, client_id).await?;
-    let authenticated = match (&client, req.client_secret.as_deref()) {
-        (Some(c), Some(given)) => c
+    let found = tokens::find(db, &tenant.id, client_id, audience).await?;
+    let authenticated = match (&found, req.client_secret.as_deref()) {
+        (Some(f), Some(given)) => f
             .client_secret
             .as_deref()
             .is_some_and(|s| secrets_equal(s, given)),
         _ => false,
     };
-    let Some(client) = client.filter(|_| authenticated) else {
+    let Some(found) = found.filter(|_| authenticated) else {
         return Err(OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "access_denied",
             "Unauthorized",
         ));
     };
-    let grant_types = client.body.get("grant_types").and_then(Value::as_array);
-    if grant_types.is_some_and(|g| !g.iter().any(|t| t == "client_credentials")) {
+    if found
+        .grant_types
+        .as_ref()
+        .is_some_and(|g| !g.iter().any(|t| t == "client_credentials"))
+    {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "unauthorized_client",
             "Grant type 'client_credentials' not allowed for the client.",
         ));
     }
-    let audience = req.audience.as_deref().ok_or_else(|| {
-        OAuthError::new(
+    if audience.is_empty() {
+        return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "access_denied",
             "No audience parameter was provided, and no default audience has been configured",
-        )
-    })?;
-    let Some(api) = resource_servers::find_by_identifier(db, &tenant.id, audience).await? else {
+        ));
+    }
+    if !found.api_exists {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "access_denied",
             format!("Service not enabled within domain: {audience}"),
         ));
+    }
+    let granted = match found.granted {
+        Some(Granted::Scopes(s)) => s,
+        Some(Granted::AllScopes) => tokens::api_scopes(db, &tenant.id, audience).await?,
+        None => {
+            return Err(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                format!(
+                    "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API."
+                ),
+            ));
+        }
     };
-    let Some(grant) = client_grants::find_for(db, &tenant.id, &client.client_id, audience).await?
-    else {
-        return Err(OAuthError::new(
-            StatusCode::FORBIDDEN,
-            "access_denied",
-            format!(
-                "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API."
-            ),
-        ));
-    };
-    let granted: Vec<String> =
-        if grant.body.get("allow_all_scopes").and_then(Value::as_bool) == Some(true) {
-            api.body
-                .get("scopes")
-                .and_then(Value::as_array)
-                .map(|s| {
-                    s.iter()
-                        .filter_map(|x| x.get("value").and_then(Value::as_str))
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            grant
-                .body
-                .get("scope")
-                .and_then(Value::as_array)
-                .map(|s| {
-                    s.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
     let scopes: Vec<String> = match req.scope.as_deref() {
         Some(asked) if !asked.trim().is_empty() => {
             let asked: Vec<&str> = asked.split_whitespace().collect();
@@ -234,22 +216,18 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Va
         }
         _ => granted,
     };
-    let lifetime = api
-        .body
-        .get("token_lifetime")
-        .and_then(Value::as_i64)
-        .unwrap_or(86_400);
+    let lifetime = found.api_token_lifetime.unwrap_or(86_400);
     let now = unix_now();
     let scope = scopes.join(" ");
     let claims = json!({
         "iss": tenant.issuer,
-        "sub": format!("{}@clients", client.client_id),
+        "sub": format!("{client_id}@clients"),
         "aud": audience,
         "iat": now,
         "exp": now + lifetime,
         "scope": scope,
         "gty": "client-credentials",
-        "azp": client.client_id,
+        "azp": client_id,
     });
     let token = tenant.signing_key.sign(&claims)?;
     Ok(json!({

@@ -21,7 +21,7 @@ fn located(kind: &str, e: gatehouse_spec::ValidationError) -> String {
 
 /// A query or path value converted to the JSON type its schema declares.
 fn typed(op: Op, index: usize, raw: &str) -> Value {
-    match Validators::param_type(op, index).as_deref() {
+    match Validators::param_type(op, index) {
         Some("integer") => raw
             .parse::<i64>()
             .map_or_else(|_| Value::String(raw.to_owned()), Value::from),
