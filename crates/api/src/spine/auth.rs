@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time::unix_now};
 
@@ -25,13 +24,40 @@ impl Principal {
     }
 }
 
-pub type TokenCache = moka::sync::Cache<([u8; 32], String), Arc<Principal>>;
+/// A verified token: the token itself (compared in full on every hit, so a hash collision is
+/// only a miss) and who it names.
+#[derive(Clone)]
+pub struct Verified {
+    token: Arc<str>,
+    tenant: Arc<str>,
+    principal: Arc<Principal>,
+}
+
+/// Keyed by a fast keyed hash of tenant and token (SHA-256 of a 3 KB token cost more than the
+/// rest of a cached read); bounded by the bytes of the tokens it holds.
+pub type TokenCache = moka::sync::Cache<u64, Verified>;
 
 pub fn new_token_cache() -> TokenCache {
     moka::sync::Cache::builder()
-        .max_capacity(100_000)
+        .weigher(|_, v: &Verified| u32::try_from(v.token.len() + 256).unwrap_or(u32::MAX))
+        .max_capacity(64 * 1024 * 1024)
         .time_to_live(Duration::from_secs(600))
         .build()
+}
+
+fn cache_key(tenant: &str, token: &str) -> u64 {
+    use std::{
+        hash::{BuildHasher, Hasher},
+        sync::OnceLock,
+    };
+    static SEED: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+    let mut h = SEED
+        .get_or_init(foldhash::quality::RandomState::default)
+        .build_hasher();
+    h.write(tenant.as_bytes());
+    h.write_u8(0);
+    h.write(token.as_bytes());
+    h.finish()
 }
 
 /// Verifies the `Authorization` header for the tenant's Management API audience.
@@ -54,10 +80,13 @@ pub fn authenticate(
         }
     };
     let now = unix_now();
-    let key = (Sha256::digest(token.as_bytes()).into(), tenant.id.clone());
-    if let Some(p) = cache.get(&key) {
-        if p.exp > now {
-            return Ok(p);
+    let key = cache_key(&tenant.id, token);
+    if let Some(v) = cache.get(&key)
+        && *v.token == *token
+        && *v.tenant == *tenant.id
+    {
+        if v.principal.exp > now {
+            return Ok(v.principal);
         }
         cache.invalidate(&key);
     }
@@ -66,7 +95,14 @@ pub fn authenticate(
         .verify(token, &tenant.issuer, &tenant.management_audience(), now)
         .map_err(|e| Error::InvalidToken(e.to_string().into()))?;
     let p = Arc::new(principal_from(&claims));
-    cache.insert(key, p.clone());
+    cache.insert(
+        key,
+        Verified {
+            token: token.into(),
+            tenant: tenant.id.as_str().into(),
+            principal: p.clone(),
+        },
+    );
     Ok(p)
 }
 
