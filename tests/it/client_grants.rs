@@ -1,32 +1,8 @@
 //! Tag `client-grants`.
 
-use gatehouse_testkit::{TestServer, backends, spawn_on};
+use gatehouse_testkit::{TestServer, backends, spawn::call, spawn_on};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn call(
-    s: &TestServer,
-    t: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.http.request(method, s.api(path)).bearer_auth(t);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
-    )
-}
 
 async fn api(s: &TestServer, t: &str, identifier: &str, scopes: &[&str]) {
     let scopes: Vec<Value> = scopes

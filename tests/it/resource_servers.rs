@@ -1,32 +1,8 @@
 //! Tag `resource-servers`.
 
-use gatehouse_testkit::{Backend, TestServer, backends, spawn_on};
+use gatehouse_testkit::{Backend, TestServer, backends, spawn::call, spawn_on};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn call(
-    s: &TestServer,
-    t: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.http.request(method, s.api(path)).bearer_auth(t);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
-    )
-}
 
 /// The raw reply text, to check key order.
 async fn raw(s: &TestServer, t: &str, path: &str) -> (u16, String) {

@@ -201,3 +201,34 @@ impl TestServer {
         self
     }
 }
+
+/// One Management API call with a bearer token: the status and the JSON body (`Null` when the
+/// reply has none). Panics on a transport failure or a non-JSON body, as a test should.
+pub async fn call(
+    s: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method, s.api(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = match req.send().await {
+        Ok(r) => r,
+        Err(e) => panic!("request to {path} failed: {e}"),
+    };
+    let status = res.status().as_u16();
+    let text = match res.text().await {
+        Ok(t) => t,
+        Err(e) => panic!("reading the reply of {path} failed: {e}"),
+    };
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    match serde_json::from_str(&text) {
+        Ok(v) => (status, v),
+        Err(e) => panic!("{path} answered {status} with a non-JSON body ({e}): {text}"),
+    }
+}
