@@ -242,3 +242,54 @@ fn coverage_matches_readme() {
         "README's coverage table must say: {claim}"
     );
 }
+
+/// A token's lifetime is its API's `token_lifetime`, also after a PATCH of the Management API
+/// itself, and a restart keeps what was patched.
+#[tokio::test]
+async fn token_lifetime_follows_the_api() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let token = s.mgmt_token().await;
+        let apis: Value = s
+            .http
+            .get(s.api("/resource-servers"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mgmt = apis
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["is_system"] == true && a["name"] == "Auth0 Management API")
+            .unwrap()
+            .clone();
+        let res = s
+            .http
+            .patch(s.api(&format!(
+                "/resource-servers/{}",
+                mgmt["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&token)
+            .json(&json!({"token_lifetime": 3600}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", b.name());
+        let s = s.restart().await;
+        let res: Value = s
+            .http
+            .post(format!("{}/oauth/token", s.url))
+            .json(&json!({"grant_type":"client_credentials","client_id":s.admin_client_id,"client_secret":s.admin_client_secret,"audience":format!("{}/api/v2/", s.url)}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(res["expires_in"], 3600, "{}", b.name());
+    }
+}

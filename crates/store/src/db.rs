@@ -171,6 +171,13 @@ impl Row {
         }
     }
 
+    pub fn opt_i64(&self, name: &str) -> DbResult<Option<i64>> {
+        match self.get(name)? {
+            V::Null => Ok(None),
+            _ => self.i64(name).map(Some),
+        }
+    }
+
     pub fn bool(&self, name: &str) -> DbResult<bool> {
         match self.get(name)? {
             V::Bool(b) => Ok(*b),

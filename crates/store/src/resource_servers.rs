@@ -7,7 +7,7 @@ use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
 pub const TABLE: Table = Table {
     name: "resource_servers",
     key: "id",
-    columns: &["identifier", "is_system"],
+    columns: &["identifier", "is_system", "token_lifetime"],
 };
 
 /// A stored resource server: `body` is the object as the API shows it.
@@ -33,8 +33,15 @@ impl ResourceServerRow {
         })
     }
 
+    /// The typed columns; `token_lifetime` is copied from the body for the token endpoint.
     fn columns(&self) -> Vec<P> {
-        params![&self.identifier, self.is_system]
+        params![
+            &self.identifier,
+            self.is_system,
+            self.body
+                .get("token_lifetime")
+                .and_then(serde_json::Value::as_i64),
+        ]
     }
 }
 

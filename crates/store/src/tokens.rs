@@ -1,7 +1,6 @@
 //! What the token endpoint reads, in one query: the client's secret and grant types, the API's
-//! token lifetime, and the client's grant to it. Only the few JSON members it needs are taken out
-//! of the bodies (`->`/`->>` work alike on SQLite and PostgreSQL), so issuing a token never parses
-//! a whole client or API.
+//! token lifetime (a typed column), and the client's grant to it. A whole client or API body is
+//! never parsed to issue a token.
 
 use serde_json::Value;
 
@@ -37,10 +36,6 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn truthy(v: &Value) -> bool {
-    matches!(v, Value::Bool(true)) || v.as_i64() == Some(1) || v.as_str() == Some("true")
-}
-
 /// `None` when the client does not exist.
 pub async fn find(
     x: &impl Exec,
@@ -51,8 +46,8 @@ pub async fn find(
     let row = x
         .query_opt(
             "SELECT c.client_secret AS client_secret, c.body->'grant_types' AS grant_types, \
-             rs.id AS api_id, rs.body->>'token_lifetime' AS token_lifetime, \
-             g.id AS grant_id, g.body->'scope' AS scope, g.body->>'allow_all_scopes' AS allow_all \
+             rs.id AS api_id, rs.token_lifetime AS token_lifetime, \
+             g.id AS grant_id, g.body AS grant_body \
              FROM clients c \
              LEFT JOIN resource_servers rs ON rs.tenant_id = c.tenant_id AND rs.identifier = $3 \
              LEFT JOIN client_grants g ON g.tenant_id = c.tenant_id AND g.client_id = c.client_id \
@@ -64,22 +59,24 @@ pub async fn find(
     let Some(r) = row else { return Ok(None) };
     let grant_types = r.json("grant_types")?;
     let api_exists = r.opt_text("api_id")?.is_some();
+    // The grant's body is parsed here, once: PostgreSQL's `->` on a JSON column would re-parse
+    // the whole text for every member taken.
     let granted = if r.opt_text("grant_id")?.is_none() {
         None
-    } else if truthy(&r.json("allow_all")?) {
-        Some(Granted::AllScopes)
     } else {
-        Some(Granted::Scopes(strings(&r.json("scope")?)))
+        let g = r.json("grant_body")?;
+        if g.get("allow_all_scopes").and_then(Value::as_bool) == Some(true) {
+            Some(Granted::AllScopes)
+        } else {
+            Some(Granted::Scopes(
+                g.get("scope").map(strings).unwrap_or_default(),
+            ))
+        }
     };
     Ok(Some(TokenGrant {
         client_secret: r.opt_text("client_secret")?,
         grant_types: (!grant_types.is_null()).then(|| strings(&grant_types)),
-        api_token_lifetime: r.json("token_lifetime")?.as_i64().or_else(|| {
-            r.opt_text("token_lifetime")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse().ok())
-        }),
+        api_token_lifetime: r.opt_i64("token_lifetime")?,
         api_exists,
         granted,
     }))

@@ -46,6 +46,7 @@ CREATE TABLE resource_servers (
     id          TEXT NOT NULL,
     identifier  TEXT NOT NULL,
     is_system   BOOLEAN NOT NULL DEFAULT FALSE,
+    token_lifetime BIGINT,
     body        JSON NOT NULL,
     seq         BIGINT NOT NULL,
     created_at  TEXT NOT NULL,

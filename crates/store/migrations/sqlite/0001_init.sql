@@ -46,6 +46,7 @@ CREATE TABLE resource_servers (
     id          TEXT NOT NULL,
     identifier  TEXT NOT NULL,
     is_system   INTEGER NOT NULL DEFAULT 0,
+    token_lifetime BIGINT,
     body        TEXT NOT NULL,
     seq         INTEGER NOT NULL,
     created_at  TEXT NOT NULL,
