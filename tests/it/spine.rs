@@ -90,6 +90,27 @@ async fn tokens_and_authentication() {
             .await
             .unwrap();
         assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        let x5c = jwks["keys"][0]["x5c"][0].as_str().unwrap().to_owned();
+        // A client shows the same certificate as its signing key.
+        let client: Value = s
+            .http
+            .get(s.api(&format!("/clients/{}", s.admin_client_id)))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let cert = client["signing_keys"][0]["cert"].as_str().unwrap();
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+        assert_eq!(
+            cert.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+            x5c
+        );
+        assert_eq!(client["signing_keys"][0]["subject"], "/CN=127.0.0.1");
         let oidc: Value = s
             .http
             .get(format!("{}/.well-known/openid-configuration", s.url))

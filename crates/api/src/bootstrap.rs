@@ -50,19 +50,27 @@ pub async fn bootstrap(
 
     // Signing key.
     let keys = tenants::list_signing_keys(&tx, tenant_id).await?;
-    let signing_key = match keys.iter().find(|k| k.current && !k.revoked) {
-        Some(k) => SigningKey::from_pkcs8(k.kid.clone(), &STANDARD.decode(&k.private_der)?)?,
+    let (signing_key, cert_pem) = match keys.iter().find(|k| k.current && !k.revoked) {
+        Some(k) => {
+            let der = STANDARD.decode(&k.private_der)?;
+            let cert = match &k.cert_pem {
+                Some(c) => c.clone(),
+                None => signing_certificate(&der, issuer)?,
+            };
+            (SigningKey::from_pkcs8(k.kid.clone(), &der)?, cert)
+        }
         None => {
             let (key, der) = SigningKey::generate(ids::kid())?;
             let row = tenants::SigningKeyRow {
                 kid: key.kid.clone(),
+                cert_pem: Some(signing_certificate(&der, issuer)?),
                 private_der: STANDARD.encode(der),
                 current: true,
                 revoked: false,
                 created_at: now.clone(),
             };
             tenants::insert_signing_key(&tx, tenant_id, &row).await?;
-            key
+            (key, row.cert_pem.unwrap_or_default())
         }
     };
     let mut verifier = Verifier::default();
@@ -160,7 +168,7 @@ pub async fn bootstrap(
             "oidc_conformant": true,
             "callbacks": [],
             "jwt_configuration": {"alg": "RS256"},
-            "signing_keys": [{"cert": "", "pkcs7": "", "subject": "deprecated"}],
+            "signing_keys": [],
             "sso": false,
             "sso_disabled": false,
             "cross_origin_auth": false,
@@ -264,6 +272,7 @@ pub async fn bootstrap(
     tx.commit().await?;
     Ok(Bootstrapped {
         tenant: Tenant {
+            signing_keys: json!([{"cert": cert_pem, "subject": format!("/CN={}", issuer_host(issuer))}]),
             id: tenant_id.to_owned(),
             issuer: issuer.to_owned(),
             signing_key,
@@ -272,6 +281,30 @@ pub async fn bootstrap(
         new_admin,
         admin_client_id,
     })
+}
+
+/// The host of an issuer URL (`https://host:port/` → `host`).
+fn issuer_host(issuer: &str) -> &str {
+    let rest = issuer.split_once("://").map_or(issuer, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    }
+}
+
+/// A self-signed X.509 certificate (PEM) of the tenant's RSA signing key, named after the issuer's
+/// host: what Auth0 shows in a client's `signing_keys` and publishes as the JWK's `x5c`.
+fn signing_certificate(pkcs8: &[u8], issuer: &str) -> anyhow::Result<String> {
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8);
+    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, issuer_host(issuer));
+    params.not_before = ::time::OffsetDateTime::now_utc();
+    params.not_after = params.not_before + ::time::Duration::days(365 * 10);
+    Ok(params.self_signed(&key)?.pem())
 }
 
 fn set(meta: &mut Value, key: &str, value: &str) {

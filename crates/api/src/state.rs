@@ -14,6 +14,8 @@ pub struct Tenant {
     /// `https://host/`, with the trailing slash, as Auth0 writes `iss`.
     pub issuer: String,
     pub signing_key: SigningKey,
+    /// `[{"cert": PEM, "subject": "/CN=host"}]`: the key's certificate, as clients show it.
+    pub signing_keys: serde_json::Value,
     pub verifier: Verifier,
 }
 

@@ -19,6 +19,8 @@ pub struct SigningKeyRow {
     pub kid: String,
     /// PKCS#8 DER, base64.
     pub private_der: String,
+    /// The self-signed X.509 certificate of the key (PEM), as Auth0 shows it in `signing_keys`.
+    pub cert_pem: Option<String>,
     pub current: bool,
     pub revoked: bool,
     pub created_at: String,
@@ -26,7 +28,7 @@ pub struct SigningKeyRow {
 
 pub async fn list_signing_keys(x: &impl Exec, tenant: &str) -> DbResult<Vec<SigningKeyRow>> {
     x.query(
-        "SELECT kid, private_der, current, revoked, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at",
+        "SELECT kid, private_der, cert_pem, current, revoked, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at",
         params![tenant],
     )
     .await?
@@ -35,6 +37,7 @@ pub async fn list_signing_keys(x: &impl Exec, tenant: &str) -> DbResult<Vec<Sign
         Ok(SigningKeyRow {
             kid: r.text("kid")?,
             private_der: r.text("private_der")?,
+            cert_pem: r.opt_text("cert_pem")?,
             current: r.bool("current")?,
             revoked: r.bool("revoked")?,
             created_at: r.text("created_at")?,
@@ -45,8 +48,8 @@ pub async fn list_signing_keys(x: &impl Exec, tenant: &str) -> DbResult<Vec<Sign
 
 pub async fn insert_signing_key(x: &impl Exec, tenant: &str, key: &SigningKeyRow) -> DbResult<()> {
     x.execute(
-        "INSERT INTO signing_keys (tenant_id, kid, private_der, current, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        params![tenant, &key.kid, &key.private_der, key.current, key.revoked, &key.created_at],
+        "INSERT INTO signing_keys (tenant_id, kid, private_der, cert_pem, current, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![tenant, &key.kid, &key.private_der, key.cert_pem.clone(), key.current, key.revoked, &key.created_at],
     )
     .await?;
     Ok(())

@@ -135,10 +135,8 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
             "idle_token_lifetime": idle,
         }),
     );
-    body.insert(
-        "signing_keys".into(),
-        json!([{"cert": "", "pkcs7": "", "subject": "deprecated"}]),
-    );
+    // Holds its place in the key order; shown as the tenant's signing certificate.
+    body.insert("signing_keys".into(), json!([]));
     body.insert("client_id".into(), json!(client_id));
     body.insert("callback_url_template".into(), json!(false));
     body.insert("jwt_configuration".into(), jwt.clone());
@@ -221,7 +219,8 @@ fn uses_secret(row: &ClientRow) -> bool {
 }
 
 /// The client as the API shows it: `tenant` and `global` first, `client_secret` (when shown) after `client_id`.
-fn render(tenant: &str, row: &ClientRow, show_secret: bool) -> Value {
+/// `signing_keys` is the tenant's signing certificate, whatever the stored body holds.
+fn render(tenant: &str, signing_keys: &Value, row: &ClientRow, show_secret: bool) -> Value {
     let mut out = Map::new();
     out.insert("tenant".into(), json!(tenant));
     out.insert("global".into(), json!(row.is_global));
@@ -232,6 +231,10 @@ fn render(tenant: &str, row: &ClientRow, show_secret: bool) -> Value {
     if let Some(body) = row.body.as_object() {
         for (k, v) in body {
             if matches!(k.as_str(), "tenant" | "global" | "client_secret") {
+                continue;
+            }
+            if k == "signing_keys" {
+                out.insert(k.clone(), signing_keys.clone());
                 continue;
             }
             out.insert(k.clone(), v.clone());
@@ -287,7 +290,12 @@ async fn get_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let show = ctx.has_scope("read:client_keys");
     let items: Vec<Value> = rows
         .iter()
-        .map(|r| project_client(render(ctx.tenant_id(), r, show), q))
+        .map(|r| {
+            project_client(
+                render(ctx.tenant_id(), &ctx.tenant.signing_keys, r, show),
+                q,
+            )
+        })
         .collect();
     Ok(Reply::json(match checkpoint {
         Some(c) => c.reply("clients", items, total),
@@ -310,7 +318,12 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             .context("inserting a credential")?;
     }
     tx.commit().await.context("committing a new client")?;
-    Ok(Reply::json(render(ctx.tenant_id(), &row, true)))
+    Ok(Reply::json(render(
+        ctx.tenant_id(),
+        &ctx.tenant.signing_keys,
+        &row,
+        true,
+    )))
 }
 
 /// A `resource_server` client belongs to the API named by its `resource_server_identifier`:
@@ -353,7 +366,12 @@ async fn link_resource_server(
 
 async fn get_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let row = find(&ctx, input.path("id")).await?;
-    let v = render(ctx.tenant_id(), &row, ctx.has_scope("read:client_keys"));
+    let v = render(
+        ctx.tenant_id(),
+        &ctx.tenant.signing_keys,
+        &row,
+        ctx.has_scope("read:client_keys"),
+    );
     Ok(Reply::json(project_client(v, &input.query)))
 }
 
@@ -445,7 +463,12 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .context("updating a client")?;
     tx.commit().await.context("committing a client update")?;
     let show = ctx.has_scope("read:client_keys") || ctx.has_scope("update:client_keys");
-    Ok(Reply::json(render(ctx.tenant_id(), &row, show)))
+    Ok(Reply::json(render(
+        ctx.tenant_id(),
+        &ctx.tenant.signing_keys,
+        &row,
+        show,
+    )))
 }
 
 async fn delete_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
@@ -488,7 +511,12 @@ async fn post_rotate_secret(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     {
         return Err(inexistent());
     }
-    Ok(Reply::json(render(ctx.tenant_id(), &row, true)))
+    Ok(Reply::json(render(
+        ctx.tenant_id(),
+        &ctx.tenant.signing_keys,
+        &row,
+        true,
+    )))
 }
 
 /// Connections enabled for the client. This server has no connections yet, so the list is
@@ -593,27 +621,35 @@ mod tests {
             obj(json!({"name": "a", "token_endpoint_auth_method": "client_secret_post"})),
             "now",
         );
-        let shown = render("t", &c, true);
+        let shown = render("t", &json!([]), &c, true);
         assert!(shown["client_secret"].is_string());
         let keys: Vec<&String> = shown
             .as_object()
             .map(|m| m.keys().collect())
             .unwrap_or_default();
         assert_eq!(keys[0], "tenant");
-        assert!(render("t", &c, false).get("client_secret").is_none());
+        assert!(
+            render("t", &json!([]), &c, false)
+                .get("client_secret")
+                .is_none()
+        );
         apply_patch(
             &mut c,
             obj(
                 json!({"client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": "cred_x"}]}}, "token_endpoint_auth_method": null}),
             ),
         );
-        assert!(render("t", &c, true).get("client_secret").is_none());
+        assert!(
+            render("t", &json!([]), &c, true)
+                .get("client_secret")
+                .is_none()
+        );
         apply_patch(
             &mut c,
             obj(
                 json!({"client_authentication_methods": null, "token_endpoint_auth_method": "client_secret_post"}),
             ),
         );
-        assert!(render("t", &c, true)["client_secret"].is_string());
+        assert!(render("t", &json!([]), &c, true)["client_secret"].is_string());
     }
 }

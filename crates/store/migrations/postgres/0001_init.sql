@@ -9,6 +9,7 @@ CREATE TABLE signing_keys (
     tenant_id   TEXT NOT NULL,
     kid         TEXT NOT NULL,
     private_der TEXT NOT NULL,
+    cert_pem    TEXT,
     current     BOOLEAN NOT NULL DEFAULT FALSE,
     revoked     BOOLEAN NOT NULL DEFAULT FALSE,
     created_at  TEXT NOT NULL,

@@ -9,6 +9,7 @@ CREATE TABLE signing_keys (
     tenant_id   TEXT NOT NULL,
     kid         TEXT NOT NULL,
     private_der TEXT NOT NULL,
+    cert_pem    TEXT,
     current     INTEGER NOT NULL DEFAULT 0,
     revoked     INTEGER NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL,
