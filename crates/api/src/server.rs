@@ -341,3 +341,63 @@ async fn serve_tls(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_with_auth0_json_500() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let v: Vec<u8> = Vec::new();
+                    // An out-of-bounds index: a bug, not an input error.
+                    v[usize::from(v.is_empty())].to_string()
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response));
+        let res = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"statusCode": 500, "error": "Internal Server Error", "message": "Internal Server Error"})
+        );
+    }
+
+    #[test]
+    fn issuer_from_listen_address() {
+        let cfg = Config {
+            listen: "0.0.0.0:3000".parse().unwrap(),
+            database_url: String::new(),
+            issuer: None,
+            admin: AdminCredentials::default(),
+            tls: TlsMode::None,
+        };
+        assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
+        let tls = Config {
+            tls: TlsMode::SelfSigned { dir: "x".into() },
+            ..cfg.clone()
+        };
+        assert_eq!(
+            issuer_for(&tls, "127.0.0.1:8443".parse().unwrap()),
+            "https://127.0.0.1:8443/"
+        );
+        let named = Config {
+            issuer: Some("https://id.example.com".into()),
+            ..cfg
+        };
+        assert_eq!(issuer_for(&named, named.listen), "https://id.example.com/");
+    }
+}
