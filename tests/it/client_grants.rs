@@ -20,21 +20,6 @@ async fn api(s: &TestServer, t: &str, identifier: &str, scopes: &[&str]) {
     assert_eq!(st, 201, "{v}");
 }
 
-/// The admin client's client-credentials token for `audience`.
-async fn token(s: &TestServer, audience: &str) -> (u16, Value) {
-    let res = s
-        .http
-        .post(format!("{}/oauth/token", s.url))
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": s.admin_client_id,
-            "client_secret": s.admin_client_secret, "audience": audience}),
-        )
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
 async fn all_grants(s: &TestServer, t: &str) -> Value {
     let (st, v) = call(s, t, Method::GET, "/client-grants?per_page=100", None).await;
     assert_eq!(st, 200);
@@ -54,7 +39,7 @@ async fn grant_lifecycle_drives_tokens() {
             &["read:orders", "write:orders", "delete:orders"],
         )
         .await;
-        let (st, e) = token(&s, aud).await;
+        let (st, e) = s.client_credentials(aud, None).await;
         assert_eq!(st, 403, "{e}");
 
         let (st, g) = call(
@@ -80,7 +65,7 @@ async fn grant_lifecycle_drives_tokens() {
         let (st, got) = call(&s, &t, Method::GET, &format!("/client-grants/{id}"), None).await;
         assert_eq!((st, &got), (200, &g));
 
-        let (st, tok) = token(&s, aud).await;
+        let (st, tok) = s.client_credentials(aud, None).await;
         assert_eq!(st, 200, "{tok}");
         assert_eq!(tok["scope"], "read:orders");
 
@@ -94,7 +79,10 @@ async fn grant_lifecycle_drives_tokens() {
         .await;
         assert_eq!(st, 200);
         assert_eq!(g2["scope"], json!(["read:orders", "write:orders"]));
-        assert_eq!(token(&s, aud).await.1["scope"], "read:orders write:orders");
+        assert_eq!(
+            s.client_credentials(aud, None).await.1["scope"],
+            "read:orders write:orders"
+        );
 
         // allow_all_scopes hides `scope` and grants every scope of the API.
         let (st, g3) = call(
@@ -109,7 +97,7 @@ async fn grant_lifecycle_drives_tokens() {
         assert!(g3.get("scope").is_none());
         assert_eq!(g3["allow_all_scopes"], true);
         assert_eq!(
-            token(&s, aud).await.1["scope"],
+            s.client_credentials(aud, None).await.1["scope"],
             "read:orders write:orders delete:orders"
         );
         let (_, g4) = call(
@@ -135,7 +123,7 @@ async fn grant_lifecycle_drives_tokens() {
                 "allow_all_scopes"
             ]
         );
-        assert_eq!(token(&s, aud).await.1["scope"], "");
+        assert_eq!(s.client_credentials(aud, None).await.1["scope"], "");
 
         let (st, body) = call(
             &s,
@@ -149,7 +137,7 @@ async fn grant_lifecycle_drives_tokens() {
         let (st, e) = call(&s, &t, Method::GET, &format!("/client-grants/{id}"), None).await;
         assert_eq!(st, 404);
         assert_eq!(e["errorCode"], "inexistent_client_grant");
-        assert_eq!(token(&s, aud).await.0, 403);
+        assert_eq!(s.client_credentials(aud, None).await.0, 403);
         // Deleting again still answers 204, as Auth0 does.
         let (st, _) = call(
             &s,
@@ -173,7 +161,7 @@ async fn user_access_grants_do_not_issue_client_tokens() {
         let (st, g) = call(&s, &t, Method::POST, "/client-grants", Some(json!({"client_id": s.admin_client_id, "audience": aud, "scope": ["read:x"], "subject_type": "user"}))).await;
         assert_eq!(st, 201);
         assert_eq!(g["subject_type"], "user");
-        assert_eq!(token(&s, aud).await.0, 403);
+        assert_eq!(s.client_credentials(aud, None).await.0, 403);
     }
 }
 

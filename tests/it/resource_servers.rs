@@ -37,20 +37,6 @@ async fn list_all(s: &TestServer, t: &str) -> Value {
     v
 }
 
-async fn client_credentials(s: &TestServer, audience: &str) -> (u16, Value) {
-    let res = s
-        .http
-        .post(format!("{}/oauth/token", s.url))
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": s.admin_client_id,
-            "client_secret": s.admin_client_secret, "audience": audience}),
-        )
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn create_defaults_lookup_by_id_or_identifier() {
     for b in backends() {
@@ -252,7 +238,7 @@ async fn bad_requests_change_nothing() {
 
         assert_eq!(list_all(&s, &t).await, before);
         // The admin still gets Management API tokens.
-        let (st, _) = client_credentials(&s, &format!("{}/api/v2/", s.url)).await;
+        let (st, _) = s.client_credentials(&s.mgmt_audience(), None).await;
         assert_eq!(st, 200);
     }
 }
@@ -436,7 +422,7 @@ async fn delete_removes_api_and_its_grants() {
         )
         .await;
         assert_eq!(st, 201);
-        let (st, _) = client_credentials(&s, ident).await;
+        let (st, _) = s.client_credentials(ident, None).await;
         assert_eq!(st, 200);
 
         let (st, body) = call(
@@ -466,7 +452,7 @@ async fn delete_removes_api_and_its_grants() {
         )
         .await;
         assert_eq!(st, 404);
-        let (st, e) = client_credentials(&s, ident).await;
+        let (st, e) = s.client_credentials(ident, None).await;
         assert_eq!(st, 403, "{e}");
         // Deleting again answers 204.
         let (st, _) = call(
@@ -491,7 +477,7 @@ async fn management_api_token_lifetime_and_my_account_api() {
             Some(json!({"token_lifetime": 3600, "name": "Auth0 Management API", "subject_type_authorization": {"user": {"policy": "allow_all"}}}))).await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["token_lifetime"], 3600);
-        let (st, tok) = client_credentials(&s, &mgmt).await;
+        let (st, tok) = s.client_credentials(&mgmt, None).await;
         assert_eq!(st, 200);
         assert_eq!(tok["expires_in"], 3600);
 

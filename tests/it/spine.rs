@@ -61,14 +61,8 @@ async fn tokens_and_authentication() {
             .unwrap();
         assert_eq!(res.status(), 401);
         assert_eq!(res.json::<Value>().await.unwrap()["error"], "access_denied");
-        let res = s
-            .http
-            .post(format!("{}/oauth/token", s.url))
-            .json(&json!({"grant_type":"client_credentials","client_id":s.admin_client_id,"client_secret":s.admin_client_secret,"audience":"https://elsewhere/"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403);
+        let (st, _) = s.client_credentials("https://elsewhere/", None).await;
+        assert_eq!(st, 403);
 
         // No token, garbage token, a good one.
         let (st, body) = get(&s, "/clients", None).await;
@@ -301,16 +295,8 @@ async fn token_lifetime_follows_the_api() {
             .unwrap();
         assert_eq!(res.status(), 200, "{}", b.name());
         let s = s.restart().await;
-        let res: Value = s
-            .http
-            .post(format!("{}/oauth/token", s.url))
-            .json(&json!({"grant_type":"client_credentials","client_id":s.admin_client_id,"client_secret":s.admin_client_secret,"audience":format!("{}/api/v2/", s.url)}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (st, res) = s.client_credentials(&s.mgmt_audience(), None).await;
+        assert_eq!(st, 200, "{}", b.name());
         assert_eq!(res["expires_in"], 3600, "{}", b.name());
     }
 }

@@ -10,7 +10,7 @@ use jsonschema::{
 };
 use serde_json::Value;
 
-use crate::{OPERATIONS, Op, ParamIn};
+use crate::{OPERATIONS, Op};
 
 const BASE: &str = "urn:gatehouse:management-api";
 
@@ -107,13 +107,6 @@ impl Validators {
     /// The declared JSON type of a parameter's schema (`integer`, `boolean`, `array`, …).
     pub fn param_type(op: Op, index: usize) -> Option<&'static str> {
         op.info().params.get(index).and_then(|p| p.ty)
-    }
-
-    pub fn is_query(op: Op, index: usize) -> bool {
-        op.info()
-            .params
-            .get(index)
-            .is_some_and(|p| p.location == ParamIn::Query)
     }
 }
 

@@ -141,23 +141,6 @@ pub async fn find_pair(
     first(x, tenant, &f).await
 }
 
-/// The grant that lets `client_id` get tokens for `audience` with the client-credentials grant:
-/// what the token endpoint checks. A grant for user access (`subject_type: "user"`) does not.
-pub async fn find_for(
-    x: &impl Exec,
-    tenant: &str,
-    client_id: &str,
-    audience: &str,
-) -> DbResult<Option<ClientGrantRow>> {
-    let f = GrantFilter {
-        audience: Some(audience.to_owned()),
-        client_id: Some(client_id.to_owned()),
-        subject_type: Some("client".to_owned()),
-        ..Default::default()
-    };
-    first(x, tenant, &f).await
-}
-
 pub async fn update(x: &impl Exec, tenant: &str, g: &ClientGrantRow) -> DbResult<bool> {
     TABLE
         .update(x, tenant, &g.id, g.columns(), &g.body, &g.updated_at)

@@ -135,50 +135,53 @@ impl TestServer {
         format!("{}/api/v2{path}", self.url)
     }
 
+    /// The Management API's audience, `{url}/api/v2/`.
+    pub fn mgmt_audience(&self) -> String {
+        format!("{}/api/v2/", self.url)
+    }
+
     /// A Management API token with every scope.
     pub async fn mgmt_token(&self) -> String {
-        self.token_for(
-            &self.admin_client_id.clone(),
-            &self.admin_client_secret.clone(),
-            None,
-        )
-        .await
+        self.access_token(None).await
     }
 
     /// A Management API token narrowed to `scope` (space-separated).
     pub async fn token_with_scope(&self, scope: &str) -> String {
-        self.token_for(
-            &self.admin_client_id.clone(),
-            &self.admin_client_secret.clone(),
-            Some(scope),
-        )
-        .await
+        self.access_token(Some(scope)).await
     }
 
-    async fn token_for(&self, id: &str, secret: &str, scope: Option<&str>) -> String {
+    async fn access_token(&self, scope: Option<&str>) -> String {
+        let (status, v) = self.client_credentials(&self.mgmt_audience(), scope).await;
+        match v.get("access_token").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            None => panic!("no access_token ({status}) in {v}"),
+        }
+    }
+
+    /// The admin client's client-credentials request for `audience`, optionally narrowed to
+    /// `scope`: the status and the JSON reply.
+    pub async fn client_credentials(&self, audience: &str, scope: Option<&str>) -> (u16, Value) {
         let mut body = json!({
             "grant_type": "client_credentials",
-            "client_id": id,
-            "client_secret": secret,
-            "audience": format!("{}/api/v2/", self.url),
+            "client_id": self.admin_client_id,
+            "client_secret": self.admin_client_secret,
+            "audience": audience,
         });
         if let Some(s) = scope {
             body["scope"] = json!(s);
         }
-        let res = self
+        let res = match self
             .http
             .post(format!("{}/oauth/token", self.url))
             .json(&body)
             .send()
-            .await;
-        let v: Value = match res {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            .await
+        {
+            Ok(r) => r,
             Err(e) => panic!("token request failed: {e}"),
         };
-        match v.get("access_token").and_then(Value::as_str) {
-            Some(t) => t.to_owned(),
-            None => panic!("no access_token in {v}"),
-        }
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     /// Stops the server and starts it again on the same database.

@@ -98,14 +98,6 @@ impl Registry {
     pub fn get(&self, op: Op) -> Option<&Handler> {
         self.handlers.get(op as usize).and_then(Option::as_ref)
     }
-
-    pub fn implemented(&self) -> Vec<Op> {
-        OPERATIONS
-            .iter()
-            .map(|o| o.op)
-            .filter(|op| self.get(*op).is_some())
-            .collect()
-    }
 }
 
 /// Auth0's error JSON with the error's status.
