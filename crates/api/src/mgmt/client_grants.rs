@@ -11,6 +11,7 @@ use gatehouse_store::{
     resource_servers,
 };
 
+use super::common::order_keys;
 use crate::spine::{
     Ctx, Input, Query, Registry, Reply,
     page::{Checkpoint, Paging},
@@ -59,14 +60,7 @@ fn canonical(mut obj: Map<String, Value>) -> Map<String, Value> {
     if obj.get("allow_all_scopes") == Some(&Value::Bool(true)) {
         obj.remove("scope");
     }
-    let mut out = Map::new();
-    for k in KEY_ORDER {
-        if let Some(v) = obj.remove(*k) {
-            out.insert((*k).to_owned(), v);
-        }
-    }
-    out.extend(obj);
-    out
+    order_keys(obj, KEY_ORDER)
 }
 
 /// A stored body as the API shows it, in Auth0's key order (bodies stored before a key was

@@ -9,6 +9,7 @@ use gatehouse_store::{
     resource_servers::{self, ResourceServerRow},
 };
 
+use super::common::order_keys;
 use crate::spine::{
     Ctx, Input, Registry, Reply,
     page::{Paging, project},
@@ -71,24 +72,12 @@ fn conflict() -> Error {
     )
 }
 
-/// `obj` with the keys in `order` first, then the rest as they were.
-fn ordered(mut obj: Map<String, Value>, order: &[&str]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for k in order {
-        if let Some(v) = obj.remove(*k) {
-            out.insert((*k).to_owned(), v);
-        }
-    }
-    out.extend(obj);
-    out
-}
-
 fn canonical(obj: Map<String, Value>) -> Map<String, Value> {
-    let mut obj = ordered(obj, KEY_ORDER);
+    let mut obj = order_keys(obj, KEY_ORDER);
     if let Some(Value::Object(te)) = obj.get_mut("token_encryption") {
-        *te = ordered(std::mem::take(te), &["encryption_key", "format"]);
+        *te = order_keys(std::mem::take(te), &["encryption_key", "format"]);
         if let Some(Value::Object(key)) = te.get_mut("encryption_key") {
-            *key = ordered(std::mem::take(key), ENCRYPTION_KEY_ORDER);
+            *key = order_keys(std::mem::take(key), ENCRYPTION_KEY_ORDER);
         }
     }
     obj
