@@ -445,6 +445,32 @@ impl Db {
         }
     }
 
+    /// A read-only statement that may visit many rows (searches, counts): on SQLite it runs on
+    /// the blocking pool so that it never stalls the async workers.
+    pub async fn query_scan(&self, sql: &str, params: Vec<P>) -> DbResult<Vec<Row>> {
+        match &self.inner {
+            DbInner::Sqlite(pool) => {
+                let _slot = pool.reader_slots.acquire().await?;
+                let conn = pool
+                    .readers
+                    .lock()
+                    .map_err(|_| anyhow!("reader pool poisoned"))?
+                    .pop();
+                let conn = match conn {
+                    Some(c) => c,
+                    None => open_sqlite(&pool.path)?,
+                };
+                let sql = sql.to_owned();
+                let (conn, res) = on_blocking(conn, move |c| sqlite_run(c, &sql, &params)).await?;
+                if let Ok(mut readers) = pool.readers.lock() {
+                    readers.push(conn);
+                }
+                Ok(res?.0)
+            }
+            DbInner::Postgres(_) => self.query(sql, params).await,
+        }
+    }
+
     pub async fn query_opt(&self, sql: &str, params: Vec<P>) -> DbResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }

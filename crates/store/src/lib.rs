@@ -3,6 +3,7 @@
 
 pub mod client_grants;
 pub mod clients;
+pub mod connections;
 pub mod db;
 pub mod docs;
 mod migrate;
@@ -11,6 +12,8 @@ pub mod sql;
 mod table;
 pub mod tenants;
 pub mod tokens;
+pub mod user_search;
+pub mod users;
 
 pub use db::{Db, DbResult, Dialect, Exec, P, Row, Tx};
 pub use migrate::migrate;

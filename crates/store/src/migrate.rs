@@ -11,12 +11,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "users_connections",
+        sqlite: include_str!("../migrations/sqlite/0002_users_connections.sql"),
+        postgres: include_str!("../migrations/postgres/0002_users_connections.sql"),
+    },
+];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
 /// lock serialises instances that start together.

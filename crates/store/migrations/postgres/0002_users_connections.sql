@@ -1,0 +1,109 @@
+-- Connections and users (issue 3). Every key starts with tenant_id.
+
+-- ## Connections
+CREATE TABLE connections (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    strategy    TEXT NOT NULL,
+    body        JSON NOT NULL,
+    seq         BIGINT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, name)
+);
+CREATE INDEX connections_seq ON connections (tenant_id, seq);
+CREATE INDEX connections_strategy ON connections (tenant_id, strategy);
+
+-- Which clients a connection is enabled for (both directions are read).
+CREATE TABLE connection_clients (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    client_id     TEXT NOT NULL,
+    seq           BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, client_id)
+);
+CREATE INDEX connection_clients_client ON connection_clients (tenant_id, client_id);
+
+-- ## Users
+-- One row per user (the primary identity's profile). `body` is the profile as the API shows
+-- it without `identities`, `user_id`, the metadata and the timestamps, which have columns.
+CREATE TABLE users (
+    tenant_id      TEXT NOT NULL,
+    user_id        TEXT NOT NULL,
+    connection_id  TEXT NOT NULL,
+    connection     TEXT NOT NULL,
+    provider       TEXT NOT NULL,
+    email          TEXT,
+    email_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    username       TEXT,
+    phone_number   TEXT,
+    phone_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    name           TEXT,
+    nickname       TEXT,
+    given_name     TEXT,
+    family_name    TEXT,
+    blocked        BOOLEAN NOT NULL DEFAULT FALSE,
+    logins_count   BIGINT NOT NULL DEFAULT 0,
+    last_login     TEXT,
+    last_ip        TEXT,
+    app_metadata   JSON,
+    user_metadata  JSON,
+    body           JSON NOT NULL,
+    seq            BIGINT NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX users_seq ON users (tenant_id, seq);
+CREATE INDEX users_email ON users (tenant_id, email);
+CREATE INDEX users_connection ON users (tenant_id, connection, seq);
+
+-- Identities: every user has its primary identity here; linking moves the secondary user's
+-- identity to the primary user (user_id). The key is the account inside its connection.
+CREATE TABLE user_identities (
+    tenant_id        TEXT NOT NULL,
+    connection_id    TEXT NOT NULL,
+    identity_user_id TEXT NOT NULL,
+    user_id          TEXT NOT NULL,
+    connection       TEXT NOT NULL,
+    provider         TEXT NOT NULL,
+    is_social        BOOLEAN NOT NULL DEFAULT FALSE,
+    is_primary       BOOLEAN NOT NULL DEFAULT FALSE,
+    password_hash    TEXT,
+    profile_data     JSON,
+    seq              BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, identity_user_id)
+);
+CREATE INDEX user_identities_user ON user_identities (tenant_id, user_id, seq);
+CREATE INDEX user_identities_provider ON user_identities (tenant_id, provider, identity_user_id);
+
+-- What must be unique inside a connection: kind is 'email', 'username' or 'phone_number'.
+-- A unique violation here is Auth0's 409 "The user already exists.".
+CREATE TABLE user_keys (
+    tenant_id        TEXT NOT NULL,
+    connection_id    TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    value            TEXT NOT NULL,
+    identity_user_id TEXT NOT NULL,
+    user_id          TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, kind, value)
+);
+CREATE INDEX user_keys_user ON user_keys (tenant_id, user_id);
+
+-- Searchable metadata, flattened: one row per leaf of app_metadata / user_metadata
+-- (path like 'app_metadata.plan'; array elements share their array's path). Written with the
+-- user, in the same transaction; what user search on metadata uses instead of scanning JSON.
+CREATE TABLE user_attrs (
+    tenant_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    value_text TEXT NOT NULL,
+    value_num  DOUBLE PRECISION
+);
+CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id);
+CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text);
+CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
+
+-- ## Search indexes (user search)
