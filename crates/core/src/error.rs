@@ -34,6 +34,9 @@ pub enum Error {
     /// 404 of a route that does not exist.
     #[error("Not Found")]
     RouteNotFound,
+    /// 404 that Auth0 answers without an errorCode (e.g. a connection without a SCIM configuration).
+    #[error("{0}")]
+    NotFound(Msg),
     /// 409; `code` is Auth0's conflict errorCode for the family.
     #[error("{message}")]
     Conflict { code: &'static str, message: Msg },
@@ -59,7 +62,9 @@ impl Error {
             | Error::OperationNotSupported(_) => StatusCode::BAD_REQUEST,
             Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Error::Inexistent { .. } | Error::RouteNotFound => StatusCode::NOT_FOUND,
+            Error::Inexistent { .. } | Error::RouteNotFound | Error::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -78,7 +83,7 @@ impl Error {
             Error::InvalidToken(_) => None,
             Error::InsufficientScope(_) => Some("insufficient_scope"),
             Error::Inexistent { code, .. } | Error::Conflict { code, .. } => Some(code),
-            Error::RouteNotFound => None,
+            Error::RouteNotFound | Error::NotFound(_) => None,
             Error::PayloadTooLarge(_) => Some("payload_too_large"),
             Error::UnsupportedMediaType(_) => Some("unsupported_media_type"),
             Error::TooManyRequests(_) => Some("too_many_requests"),

@@ -484,6 +484,9 @@ async fn delete_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             ));
         }
         link_resource_server(&tx, ctx.tenant_id(), &row, false).await?;
+        gatehouse_store::connections::remove_client(&tx, ctx.tenant_id(), id)
+            .await
+            .context("disabling the client's connections")?;
         clients::delete(&tx, ctx.tenant_id(), id)
             .await
             .context("deleting a client")?;
@@ -519,15 +522,9 @@ async fn post_rotate_secret(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     )))
 }
 
-/// Connections enabled for the client. This server has no connections yet, so the list is
-/// always empty; it must read the connections family once that exists.
+/// Connections enabled for the client, checkpoint-paged (the connections family answers).
 async fn get_client_connections(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    find(&ctx, input.path("id")).await?;
-    let c = Checkpoint::from_query(&input.query).unwrap_or(Checkpoint {
-        from: None,
-        take: 50,
-    });
-    Ok(Reply::json(c.reply("connections", Vec::new(), 0)))
+    super::connections::get_client_connections(ctx, input).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod client_grants;
 pub mod clients;
 pub mod common;
+pub mod connections;
 pub mod pem;
 pub mod resource_servers;
 
@@ -13,4 +14,5 @@ pub fn register(reg: &mut Registry) {
     clients::register(reg);
     resource_servers::register(reg);
     client_grants::register(reg);
+    connections::register(reg);
 }

@@ -15,6 +15,8 @@ CREATE TABLE connections (
 );
 CREATE INDEX connections_seq ON connections (tenant_id, seq);
 CREATE INDEX connections_strategy ON connections (tenant_id, strategy);
+-- Lists are in case-insensitive name order, as Auth0 lists them.
+CREATE INDEX connections_lname ON connections (tenant_id, LOWER(name), id);
 
 -- Which clients a connection is enabled for (both directions are read).
 CREATE TABLE connection_clients (
@@ -25,6 +27,35 @@ CREATE TABLE connection_clients (
     PRIMARY KEY (tenant_id, connection_id, client_id)
 );
 CREATE INDEX connection_clients_client ON connection_clients (tenant_id, client_id);
+
+-- A connection's signing keys (okta / oidc Private Key JWT): `body` is the public view Auth0
+-- shows; the private key (PKCS#8 DER, base64) never leaves the server. `state` is 'current',
+-- 'next' or 'previous'; older keys are deleted on rotation.
+CREATE TABLE connection_keys (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    kid           TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    body          JSON NOT NULL,
+    private_der   TEXT NOT NULL,
+    seq           BIGINT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, kid)
+);
+
+-- SCIM bearer tokens of a connection: only the SHA-256 of the secret is kept (hex).
+CREATE TABLE scim_tokens (
+    tenant_id     TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    token_id      TEXT NOT NULL,
+    token_hash    TEXT NOT NULL,
+    body          JSON NOT NULL,
+    seq           BIGINT NOT NULL,
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, connection_id, token_id)
+);
+CREATE UNIQUE INDEX scim_tokens_hash ON scim_tokens (token_hash);
 
 -- ## Users
 -- One row per user (the primary identity's profile). `body` is the profile as the API shows

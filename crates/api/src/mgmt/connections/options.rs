@@ -1,0 +1,514 @@
+//! A connection's `options` as Auth0 stores them: the defaults it adds per strategy, what it
+//! derives from other options (social scopes), what survives a PATCH that replaces `options`,
+//! and the database strategy's validation rules. Every value here was read from recordings of a
+//! live tenant (the Terraform provider's acceptance tests).
+
+use serde_json::{Map, Value, json};
+
+use gatehouse_core::Error;
+
+use crate::mgmt::common::deep_merge;
+
+/// The database strategy.
+pub const DATABASE: &str = "auth0";
+
+/// Enterprise strategies: shown with `show_as_button` and, for some, a provisioning ticket.
+pub fn is_enterprise(strategy: &str) -> bool {
+    matches!(
+        strategy,
+        "ad" | "adfs"
+            | "auth0-oidc"
+            | "google-apps"
+            | "ip"
+            | "office365"
+            | "oidc"
+            | "okta"
+            | "pingfederate"
+            | "samlp"
+            | "sharepoint"
+            | "waad"
+    )
+}
+
+/// Strategies Auth0 gives a `provisioning_ticket_url` (recorded for these four).
+pub fn has_provisioning_ticket(strategy: &str) -> bool {
+    matches!(strategy, "ad" | "waad" | "google-apps" | "samlp")
+}
+
+/// Strategies whose `display_name` defaults to the name (recorded for waad and oidc; okta is
+/// Auth0's OIDC flavour).
+pub fn defaults_display_name(strategy: &str) -> bool {
+    matches!(strategy, "waad" | "oidc" | "okta")
+}
+
+/// Strategies with Private Key JWT signing keys (`/connections/{id}/keys`).
+pub fn has_keys(strategy: &str) -> bool {
+    matches!(strategy, "oidc" | "okta")
+}
+
+fn authentication_methods() -> Value {
+    json!({
+        "password": {"enabled": true, "api_behavior": "required", "signup_behavior": "allow"},
+        "passkey": {"enabled": false},
+        "email_otp": {"enabled": false},
+        "phone_otp": {"enabled": false},
+    })
+}
+
+fn passkey_options() -> Value {
+    json!({"challenge_ui": "both", "progressive_enrollment_enabled": true, "local_enrollment_enabled": true})
+}
+
+fn password_options() -> Value {
+    json!({
+        "complexity": {
+            "character_type_rule": "all",
+            "identical_characters": "allow",
+            "sequential_characters": "allow",
+            "max_length_exceeded": "error",
+            "min_length": 15,
+            "character_types": [],
+        },
+        "profile_data": {
+            "active": false,
+            "blocked_fields": ["name", "username", "nickname", "email", "phone_number",
+                "user_metadata.name", "user_metadata.first", "user_metadata.last"],
+        },
+        "history": {"active": false, "size": 3},
+        "dictionary": {"active": false, "custom": [], "default": "en_100k"},
+    })
+}
+
+/// `base` with `given` merged into it (objects key by key), or `base` alone.
+fn merged(base: Value, given: Option<&Value>) -> Value {
+    let mut out = base;
+    if let Some(g) = given.filter(|g| g.is_object()) {
+        deep_merge(&mut out, g.clone());
+    }
+    out
+}
+
+/// `attributes.email` gets Auth0's `verification_method` and `unique` defaults.
+fn attributes(given: &Value) -> Value {
+    let mut out = given.clone();
+    if let Some(email) = out.get_mut("email").and_then(Value::as_object_mut) {
+        email.entry("verification_method").or_insert(json!("link"));
+        email.entry("unique").or_insert(json!(true));
+    }
+    out
+}
+
+/// Checks a database connection's options as Auth0 does (messages as recorded).
+pub fn validate(strategy: &str, opts: &Map<String, Value>) -> Result<(), Error> {
+    if strategy != DATABASE {
+        return Ok(());
+    }
+    let Some(attrs) = opts.get("attributes").filter(|v| v.is_object()) else {
+        return Ok(());
+    };
+    if opts.get("validation").is_some_and(|v| !v.is_null()) {
+        return Err(Error::bad_body(
+            "Cannot set both options.attributes and options.validation",
+        ));
+    }
+    if opts.get("requires_username") == Some(&Value::Bool(true)) {
+        return Err(Error::bad_body(
+            "Cannot set both options.attributes and options.requires_username",
+        ));
+    }
+    let active = attrs.as_object().is_some_and(|m| {
+        m.values()
+            .any(|a| a.pointer("/identifier/active") == Some(&Value::Bool(true)))
+    });
+    if !active {
+        return Err(Error::bad_body(
+            "attributes must contain one active identifier",
+        ));
+    }
+    Ok(())
+}
+
+/// The options of a new connection: what was given, with the defaults Auth0 adds, in its order.
+pub fn on_create(
+    strategy: &str,
+    given: Map<String, Value>,
+    tenant_host: &str,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    match strategy {
+        DATABASE => {
+            let mfa = given
+                .get("mfa")
+                .cloned()
+                .unwrap_or_else(|| json!({"active": true, "return_enroll_settings": true}));
+            out.insert("mfa".into(), mfa);
+            if !given.contains_key("password_options") {
+                let policy = given
+                    .get("passwordPolicy")
+                    .cloned()
+                    .unwrap_or_else(|| json!("good"));
+                out.insert("passwordPolicy".into(), policy);
+            }
+            for (k, v) in &given {
+                match k.as_str() {
+                    "mfa" | "passwordPolicy" => {}
+                    "password_options" => {
+                        out.insert(k.clone(), merged(password_options(), Some(v)));
+                    }
+                    "attributes" => {
+                        out.insert(k.clone(), attributes(v));
+                    }
+                    _ => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            out.entry("strategy_version").or_insert(json!(2));
+            let methods = merged(
+                authentication_methods(),
+                given.get("authentication_methods"),
+            );
+            out.insert("authentication_methods".into(), methods);
+            let passkey = merged(passkey_options(), given.get("passkey_options"));
+            out.insert("passkey_options".into(), passkey);
+            out.entry("brute_force_protection").or_insert(json!(true));
+        }
+        _ => {
+            out = given;
+            match strategy {
+                "okta" => {
+                    out.entry("schema_version").or_insert(json!("oidc-V4"));
+                    out.entry("type").or_insert(json!("back_channel"));
+                    out.entry("attribute_map")
+                        .or_insert(json!({"mapping_mode": "basic_profile"}));
+                    out.entry("connection_settings")
+                        .or_insert(json!({"pkce": "auto"}));
+                }
+                "oidc" => {
+                    out.entry("schema_version").or_insert(json!("oidc-V4"));
+                    out.entry("attribute_map")
+                        .or_insert(json!({"mapping_mode": "bind_all"}));
+                    out.entry("connection_settings")
+                        .or_insert(json!({"pkce": "auto"}));
+                }
+                "waad" => {
+                    out.entry("app_domain").or_insert(json!(tenant_host));
+                    out.entry("waad_common_endpoint").or_insert(json!(false));
+                }
+                "samlp" => {
+                    out.entry("assertion_decryption_settings").or_insert(
+                        json!({"algorithm_profile": "v2026-1", "algorithm_exceptions": []}),
+                    );
+                }
+                "google-apps" => {
+                    out.entry("handle_login_from_social").or_insert(json!(true));
+                }
+                _ => {}
+            }
+            derive(strategy, &mut out);
+        }
+    }
+    out
+}
+
+/// Options Auth0 keeps when a PATCH replaces `options` without them.
+fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
+    match strategy {
+        DATABASE => &["authentication_methods", "passkey_options"],
+        "oidc" => &[
+            "oidc_metadata",
+            "attribute_map",
+            "schema_version",
+            "connection_settings",
+        ],
+        "okta" => &[
+            "oidc_metadata",
+            "attribute_map",
+            "schema_version",
+            "connection_settings",
+            "type",
+        ],
+        "waad" => &["waad_common_endpoint", "app_domain", "thumbprints"],
+        "samlp" => &["signingCert", "cert", "thumbprints", "expires", "subject"],
+        "google-apps" => &["map_user_id_to_id", "handle_login_from_social"],
+        _ => &[],
+    }
+}
+
+/// A PATCH's `options` replace the stored ones; what Auth0 keeps or derives is carried over.
+pub fn on_patch(strategy: &str, current: &Value, given: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in given {
+        let v = match k.as_str() {
+            "password_options" if strategy == DATABASE => merged(password_options(), Some(&v)),
+            "attributes" if strategy == DATABASE => attributes(&v),
+            _ => v,
+        };
+        out.insert(k, v);
+    }
+    for key in kept_on_patch(strategy) {
+        if let Some(v) = current.get(*key)
+            && !out.contains_key(*key)
+        {
+            out.insert((*key).to_owned(), v.clone());
+        }
+    }
+    if strategy == DATABASE {
+        if let Some(m) = out.get("authentication_methods").cloned() {
+            out.insert(
+                "authentication_methods".into(),
+                merged(authentication_methods(), Some(&m)),
+            );
+        }
+    } else {
+        derive(strategy, &mut out);
+    }
+    out
+}
+
+/// GitHub permission flags and the OAuth scopes they ask for.
+const GITHUB: &[(&str, &str)] = &[
+    ("email", "user:email"),
+    ("read_user", "read:user"),
+    ("follow", "user:follow"),
+    ("public_repo", "public_repo"),
+    ("repo", "repo"),
+    ("repo_deployment", "repo_deployment"),
+    ("repo_status", "repo:status"),
+    ("delete_repo", "delete_repo"),
+    ("notifications", "notifications"),
+    ("gist", "gist"),
+    ("read_repo_hook", "read:repo_hook"),
+    ("write_repo_hook", "write:repo_hook"),
+    ("admin_repo_hook", "admin:repo_hook"),
+    ("read_org", "read:org"),
+    ("admin_org", "admin:org"),
+    ("read_public_key", "read:public_key"),
+    ("write_public_key", "write:public_key"),
+    ("admin_public_key", "admin:public_key"),
+    ("write_org", "write:org"),
+];
+
+const GOOGLE: &[(&str, &str)] = &[
+    ("email", "email"),
+    ("profile", "profile"),
+    ("gmail", "https://mail.google.com/mail/feed/atom"),
+    ("youtube", "https://gdata.youtube.com"),
+];
+
+const WINDOWSLIVE: &[(&str, &str)] = &[("graph_user", "https://graph.microsoft.com/User.Read")];
+
+/// Facebook options that are settings, not permissions.
+const FACEBOOK_SETTINGS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "scope",
+    "upstream_params",
+    "set_user_root_attributes",
+    "non_persistent_attrs",
+    "allowed_audiences",
+    "strategy_version",
+];
+
+fn flagged(opts: &Map<String, Value>, table: &[(&str, &str)]) -> Vec<Value> {
+    table
+        .iter()
+        .filter(|(flag, _)| opts.get(*flag) == Some(&Value::Bool(true)))
+        .map(|(_, scope)| json!(scope))
+        .collect()
+}
+
+fn is_on(opts: &Map<String, Value>, key: &str) -> bool {
+    opts.get(key) == Some(&Value::Bool(true))
+}
+
+/// The scopes social strategies derive from their permission flags.
+fn derive(strategy: &str, opts: &mut Map<String, Value>) {
+    let scope = match strategy {
+        "github" => Value::Array(flagged(opts, GITHUB)),
+        "google-oauth2" => Value::Array(flagged(opts, GOOGLE)),
+        "windowslive" => Value::Array(flagged(opts, WINDOWSLIVE)),
+        "facebook" => {
+            let perms: Vec<&str> = opts
+                .iter()
+                .filter(|(k, v)| {
+                    **v == Value::Bool(true) && !FACEBOOK_SETTINGS.contains(&k.as_str())
+                })
+                .map(|(k, _)| k.as_str())
+                .collect();
+            json!(perms.join(","))
+        }
+        "line" => {
+            opts.entry("profile").or_insert(json!(true));
+            let mut s = vec![json!("openid")];
+            if is_on(opts, "email") {
+                s.push(json!("email"));
+            }
+            if is_on(opts, "profile") {
+                s.push(json!("profile"));
+            }
+            Value::Array(s)
+        }
+        "google-apps" => {
+            opts.entry("email").or_insert(json!(true));
+            opts.entry("profile").or_insert(json!(true));
+            let mut s = Vec::new();
+            if is_on(opts, "email") {
+                s.push(json!("email"));
+            }
+            if is_on(opts, "profile") {
+                s.push(json!("profile"));
+            }
+            Value::Array(s)
+        }
+        _ => return,
+    };
+    // `scope` goes last, where Auth0 writes it.
+    opts.shift_remove("scope");
+    opts.insert("scope".into(), scope);
+    if strategy == "google-apps"
+        && let Some(v) = opts.shift_remove("handle_login_from_social")
+    {
+        opts.insert("handle_login_from_social".into(), v);
+    }
+}
+
+/// Options of the tenant's default database connection, `Username-Password-Authentication`.
+pub fn default_database() -> Map<String, Value> {
+    on_create(DATABASE, Map::new(), "")
+}
+
+/// An object's keys, for tests.
+#[cfg(test)]
+fn keys(m: &Map<String, Value>) -> Vec<&str> {
+    m.keys().map(String::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn database_defaults_in_auth0_order() {
+        let o = on_create(DATABASE, obj(json!({"brute_force_protection": false})), "h");
+        assert_eq!(
+            keys(&o),
+            [
+                "mfa",
+                "passwordPolicy",
+                "brute_force_protection",
+                "strategy_version",
+                "authentication_methods",
+                "passkey_options"
+            ]
+        );
+        assert_eq!(o["passwordPolicy"], "good");
+        assert_eq!(o["brute_force_protection"], false);
+        assert_eq!(
+            o["authentication_methods"]["password"]["api_behavior"],
+            "required"
+        );
+        let o = on_create(
+            DATABASE,
+            obj(json!({"password_options": {"complexity": {"min_length": 12}}})),
+            "h",
+        );
+        assert!(!o.contains_key("passwordPolicy"));
+        assert_eq!(o["password_options"]["complexity"]["min_length"], 12);
+        assert_eq!(
+            o["password_options"]["complexity"]["character_type_rule"],
+            "all"
+        );
+        assert_eq!(o["password_options"]["history"]["size"], 3);
+    }
+
+    #[test]
+    fn database_validation_messages() {
+        let bad = |v: Value| validate(DATABASE, &obj(v)).unwrap_err().to_string();
+        assert_eq!(
+            bad(
+                json!({"validation": {"username": {"min": 1}}, "attributes": {"email": {"identifier": {"active": true}}}})
+            ),
+            "Cannot set both options.attributes and options.validation"
+        );
+        assert_eq!(
+            bad(
+                json!({"requires_username": true, "attributes": {"username": {"identifier": {"active": true}}}})
+            ),
+            "Cannot set both options.attributes and options.requires_username"
+        );
+        assert_eq!(
+            bad(json!({"attributes": {"email": {"identifier": {"active": false}}}})),
+            "attributes must contain one active identifier"
+        );
+        assert!(validate(DATABASE, &obj(json!({"requires_username": true}))).is_ok());
+        assert!(validate("oidc", &obj(json!({"attributes": {}}))).is_ok());
+    }
+
+    #[test]
+    fn social_scopes_follow_flags() {
+        let o = on_create(
+            "facebook",
+            obj(
+                json!({"client_id": "a", "email": true, "user_birthday": false, "public_profile": true}),
+            ),
+            "h",
+        );
+        assert_eq!(o["scope"], "email,public_profile");
+        let o = on_create(
+            "github",
+            obj(json!({"email": true, "read_user": true, "repo_status": true, "profile": true})),
+            "h",
+        );
+        assert_eq!(
+            o["scope"],
+            json!(["user:email", "read:user", "repo:status"])
+        );
+        let o = on_create(
+            "google-oauth2",
+            obj(json!({"email": true, "profile": true, "gmail": true})),
+            "h",
+        );
+        assert_eq!(
+            o["scope"],
+            json!(["email", "profile", "https://mail.google.com/mail/feed/atom"])
+        );
+        let o = on_create(
+            "line",
+            obj(json!({"email": true, "scope": ["email", "openid", "profile"]})),
+            "h",
+        );
+        assert_eq!(o["scope"], json!(["openid", "email", "profile"]));
+        assert_eq!(o["profile"], true);
+        let o = on_create("google-apps", obj(json!({"domain": "example.com"})), "h");
+        assert_eq!(o["scope"], json!(["email", "profile"]));
+        assert_eq!(keys(&o).last(), Some(&"handle_login_from_social"));
+    }
+
+    #[test]
+    fn patch_replaces_options_but_keeps_what_auth0_keeps() {
+        let cur = Value::Object(on_create(
+            DATABASE,
+            obj(json!({"validation": {"username": {"min": 1}}})),
+            "h",
+        ));
+        let o = on_patch(DATABASE, &cur, obj(json!({"passwordPolicy": "fair"})));
+        assert!(!o.contains_key("validation"));
+        assert!(!o.contains_key("mfa"));
+        assert_eq!(o["passkey_options"], passkey_options());
+        assert_eq!(o["authentication_methods"], authentication_methods());
+        let cur = Value::Object(on_create("github", obj(json!({"email": true})), "h"));
+        let o = on_patch("github", &cur, obj(json!({"email": false, "gist": true})));
+        assert_eq!(o["scope"], json!(["gist"]));
+        let cur = Value::Object(on_create("okta", Map::new(), "h"));
+        let o = on_patch("okta", &cur, obj(json!({"client_id": "x"})));
+        assert_eq!(o["attribute_map"], json!({"mapping_mode": "basic_profile"}));
+    }
+}
