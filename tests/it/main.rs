@@ -9,6 +9,7 @@
 mod client_grants;
 mod clients;
 mod conformance;
+mod connections;
 mod resource_servers;
 mod spine;
 mod store;

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{ids, jwt::SigningKey, jwt::Verifier, time};
 use gatehouse_spec::SCOPES;
 use gatehouse_store::{
-    Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow, docs,
-    migrate, resource_servers, resource_servers::ResourceServerRow, tenants,
+    Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow,
+    connections, docs, migrate, resource_servers, resource_servers::ResourceServerRow, tenants,
 };
 
 use crate::{mgmt, state::Tenant};
@@ -268,6 +268,11 @@ pub async fn bootstrap(
             client_grants::insert(&tx, tenant_id, &g).await?;
         }
     }
+    // The database connection every Auth0 tenant starts with, made once: an admin may delete it.
+    if meta.get("default_connection_id").is_none() {
+        let id = default_connection(&tx, tenant_id, issuer, &admin_client_id, &now).await?;
+        set(&mut meta, "default_connection_id", &id);
+    }
     docs::put(&tx, tenant_id, META, "bootstrap", &meta, &now).await?;
     tx.commit().await?;
     Ok(Bootstrapped {
@@ -281,6 +286,30 @@ pub async fn bootstrap(
         new_admin,
         admin_client_id,
     })
+}
+
+/// Creates `Username-Password-Authentication` (strategy `auth0`, Auth0's defaults for a new
+/// database connection) enabled for the tenant's admin client, unless a connection of that name
+/// exists already. Returns the connection's id.
+async fn default_connection(
+    tx: &impl Exec,
+    tenant_id: &str,
+    issuer: &str,
+    admin_client_id: &str,
+    now: &str,
+) -> anyhow::Result<String> {
+    const NAME: &str = "Username-Password-Authentication";
+    if let Some(existing) = connections::find_by_name(tx, tenant_id, NAME).await? {
+        return Ok(existing.id);
+    }
+    let mut req = Map::new();
+    req.insert("name".into(), json!(NAME));
+    req.insert("strategy".into(), json!("auth0"));
+    let row = mgmt::connections::new_connection(&req, issuer, now)
+        .map_err(|e| anyhow::anyhow!("building the default connection: {e}"))?;
+    connections::insert(tx, tenant_id, &row).await?;
+    connections::set_client(tx, tenant_id, &row.id, admin_client_id, true).await?;
+    Ok(row.id)
 }
 
 /// The host of an issuer URL (`https://host:port/` → `host`).

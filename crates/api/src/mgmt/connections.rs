@@ -20,10 +20,14 @@ use gatehouse_store::{
 };
 
 use super::common::order_keys;
+
 use crate::spine::{
     Ctx, Input, Query, Registry, Reply,
     page::{Checkpoint, Paging, project},
 };
+/// The SHA-256 (hex) a SCIM bearer secret is stored and looked up by
+/// ([`connections::find_scim_token`]).
+pub use provisioning::token_hash as scim_token_hash;
 
 pub fn register(reg: &mut Registry) {
     reg.add(Op::GetConnections, get_connections);

@@ -214,7 +214,11 @@ pub fn on_create(
 /// Options Auth0 keeps when a PATCH replaces `options` without them.
 fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
     match strategy {
-        DATABASE => &["authentication_methods", "passkey_options"],
+        DATABASE => &[
+            "authentication_methods",
+            "passkey_options",
+            "brute_force_protection",
+        ],
         "oidc" => &[
             "oidc_metadata",
             "attribute_map",
@@ -371,11 +375,6 @@ fn derive(strategy: &str, opts: &mut Map<String, Value>) {
     {
         opts.insert("handle_login_from_social".into(), v);
     }
-}
-
-/// Options of the tenant's default database connection, `Username-Password-Authentication`.
-pub fn default_database() -> Map<String, Value> {
-    on_create(DATABASE, Map::new(), "")
 }
 
 /// An object's keys, for tests.
