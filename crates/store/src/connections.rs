@@ -175,6 +175,41 @@ pub async fn enabled_clients(
     .collect()
 }
 
+/// [`enabled_clients`] of several connections in one query, by connection id.
+pub async fn enabled_clients_of(
+    x: &impl Exec,
+    tenant: &str,
+    connection_ids: &[String],
+) -> DbResult<std::collections::HashMap<String, Vec<String>>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = connection_ids
+        .iter()
+        .map(|id| (id.clone(), Vec::new()))
+        .collect();
+    if connection_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut w = Filter::tenant(tenant);
+    w.any_of(
+        "connection_id",
+        connection_ids.iter().map(P::from).collect(),
+    );
+    let rows = x
+        .query(
+            &format!(
+                "SELECT connection_id, client_id FROM connection_clients {} ORDER BY seq, client_id",
+                w.where_sql()
+            ),
+            w.params,
+        )
+        .await?;
+    for r in rows {
+        out.entry(r.text("connection_id")?)
+            .or_default()
+            .push(r.text("client_id")?);
+    }
+    Ok(out)
+}
+
 /// A page of [`enabled_clients`] and how many there are in all.
 pub async fn enabled_clients_page(
     x: &impl Exec,

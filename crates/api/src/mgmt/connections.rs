@@ -5,8 +5,6 @@ mod keys;
 pub mod options;
 mod provisioning;
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 
@@ -241,21 +239,6 @@ async fn client_ids(x: &impl Exec, tenant: &str, v: &Value) -> Result<Vec<String
     Ok(out)
 }
 
-async fn enabled_map(
-    x: &impl Exec,
-    tenant: &str,
-    rows: &[ConnectionRow],
-) -> Result<HashMap<String, Vec<String>>, Error> {
-    let mut out = HashMap::new();
-    for r in rows {
-        let ids = connections::enabled_clients(x, tenant, &r.id)
-            .await
-            .context("listing enabled clients")?;
-        out.insert(r.id.clone(), ids);
-    }
-    Ok(out)
-}
-
 /// A page of connections (checkpoint form when `from`/`take` are given), rendered and projected.
 async fn list_page(
     ctx: &Ctx,
@@ -271,7 +254,10 @@ async fn list_page(
     let (rows, total) = connections::list(ctx.db(), ctx.tenant_id(), filter, page)
         .await
         .context("listing connections")?;
-    let mut enabled = enabled_map(ctx.db(), ctx.tenant_id(), &rows).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut enabled = connections::enabled_clients_of(ctx.db(), ctx.tenant_id(), &ids)
+        .await
+        .context("listing enabled clients")?;
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {

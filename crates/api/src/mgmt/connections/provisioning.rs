@@ -577,16 +577,56 @@ pub async fn get_directory_default_mapping(ctx: Ctx, input: Input) -> Result<Rep
     Ok(Reply::json(json!({ "mapping": directory_mapping() })))
 }
 
-/// Synchronized groups, in id order, checkpoint-paged.
+/// `q` of the synchronized groups list: `field:value`, a trailing `*` matching a prefix
+/// (case-insensitive), as the Terraform provider's data source sends it.
+struct GroupQuery {
+    field: String,
+    value: String,
+    prefix: bool,
+}
+
+impl GroupQuery {
+    fn parse(q: &str) -> Self {
+        let (field, value) = q.split_once(':').unwrap_or(("name", q));
+        let value = value.trim().trim_matches('"');
+        let (value, prefix) = match value.strip_suffix('*') {
+            Some(v) => (v, true),
+            None => (value, false),
+        };
+        Self {
+            field: field.trim().to_owned(),
+            value: value.to_lowercase(),
+            prefix,
+        }
+    }
+
+    fn matches(&self, group: &Value) -> bool {
+        let Some(v) = group.get(&self.field).and_then(Value::as_str) else {
+            return false;
+        };
+        let v = v.to_lowercase();
+        if self.prefix {
+            v.starts_with(&self.value)
+        } else {
+            v == self.value
+        }
+    }
+}
+
+/// Synchronized groups, in id order, checkpoint-paged; `q` filters them.
 pub async fn get_synchronized_groups(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (_, doc) = DIRECTORY
         .load(ctx.db(), ctx.tenant_id(), input.path("id"))
         .await?;
+    let filter = input.query.get("q").map(GroupQuery::parse);
     let groups: Vec<Value> = doc
         .get("synchronized_groups")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| filter.as_ref().is_none_or(|f| f.matches(g)))
+        .collect();
     let cp = Checkpoint::from_query(&input.query).unwrap_or(Checkpoint {
         from: None,
         take: 50,
@@ -655,6 +695,16 @@ mod tests {
             scim_items(&json!([{"auth0": "a", "scim": "s"}])).to_string(),
             r#"[{"scim":"s","auth0":"a"}]"#
         );
+    }
+
+    #[test]
+    fn group_query() {
+        let g = json!({"id": "g1", "name": "Engineering"});
+        assert!(GroupQuery::parse("name:eng*").matches(&g));
+        assert!(GroupQuery::parse("name:Engineering").matches(&g));
+        assert!(!GroupQuery::parse("name:zzzznomatch*").matches(&g));
+        assert!(!GroupQuery::parse("name:x*").matches(&json!({"id": "g2"})));
+        assert!(GroupQuery::parse("id:g1").matches(&g));
     }
 
     #[test]
