@@ -768,3 +768,58 @@ async fn directory_provisioning() {
         assert_eq!(all, json!({"directory_provisionings": []}));
     }
 }
+
+#[tokio::test]
+async fn configuration_secrets_are_shown_encrypted() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let c = create(
+            &s,
+            &t,
+            json!({"name": "custom-db", "strategy": "auth0", "options": {"configuration": {"api_key": "s3cr3t-value"}}}),
+        )
+        .await;
+        let shown = c["options"]["configuration"]["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(!c.to_string().contains("s3cr3t-value"));
+        let (_, got) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/connections/{}", id(&c)),
+            None,
+        )
+        .await;
+        assert!(!got.to_string().contains("s3cr3t-value"));
+
+        // Sending the shown value back keeps the secret; a new plain value replaces it.
+        let (st, u) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            &format!("/connections/{}", id(&c)),
+            Some(json!({"options": {"configuration": {"api_key": shown, "other": "plain-2"}}})),
+        )
+        .await;
+        assert_eq!(st, 200, "{u}");
+        assert!(!u.to_string().contains("plain-2"));
+        let db = Db::connect(&s.db.url).await.unwrap();
+        let body = db
+            .query_opt(
+                "SELECT body FROM connections WHERE id = $1",
+                params![id(&c)],
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .json("body")
+            .unwrap();
+        assert_eq!(
+            body["options"]["configuration"],
+            json!({"api_key": "s3cr3t-value", "other": "plain-2"})
+        );
+    }
+}

@@ -4,6 +4,7 @@
 mod keys;
 pub mod options;
 mod provisioning;
+mod secrets;
 
 use anyhow::Context;
 use serde_json::{Map, Value, json};
@@ -17,6 +18,7 @@ use gatehouse_store::{
     users,
 };
 
+use self::secrets::Secrets;
 use super::common::order_keys;
 
 use crate::spine::{
@@ -117,9 +119,13 @@ fn client_missing() -> Error {
     Error::not_found("inexistent_client", "The client does not exist")
 }
 
-/// The connection as the API shows it, with its enabled clients, in Auth0's key order.
-fn render(row: &ConnectionRow, enabled: Vec<String>) -> Value {
+/// The connection as the API shows it, with its enabled clients, in Auth0's key order, its
+/// configuration secrets encrypted.
+fn render(row: &ConnectionRow, enabled: Vec<String>, secrets: &Secrets) -> Value {
     let mut body = row.body.as_object().cloned().unwrap_or_default();
+    if let Some(o) = body.get_mut("options") {
+        secrets.hide(&row.id, o);
+    }
     body.insert("enabled_clients".into(), json!(enabled));
     Value::Object(order_keys(body, KEY_ORDER))
 }
@@ -254,6 +260,7 @@ async fn list_page(
     let (rows, total) = connections::list(ctx.db(), ctx.tenant_id(), filter, page)
         .await
         .context("listing connections")?;
+    let secrets = Secrets::load(ctx.db(), ctx.tenant_id()).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut enabled = connections::enabled_clients_of(ctx.db(), ctx.tenant_id(), &ids)
         .await
@@ -262,7 +269,7 @@ async fn list_page(
         .iter()
         .map(|r| {
             let e = enabled.remove(&r.id).unwrap_or_default();
-            project_connection(render(r, e), q)
+            project_connection(render(r, e, &secrets), q)
         })
         .collect();
     Ok(match checkpoint {
@@ -314,6 +321,7 @@ async fn post_connections(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let now = time::now();
     let row = new_connection(&req, &ctx.tenant.issuer, &now)?;
     let tenant = ctx.tenant_id();
+    let secrets = Secrets::load(ctx.db(), tenant).await?;
     let tx = ctx.db().begin().await.context("starting a transaction")?;
     let enabled = match req.get("enabled_clients") {
         Some(v) => client_ids(&tx, tenant, v).await?,
@@ -338,7 +346,7 @@ async fn post_connections(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         keys::provision(&tx, tenant, &row, "RS256").await?;
     }
     tx.commit().await.context("committing a new connection")?;
-    Ok(Reply::json(render(&row, enabled)))
+    Ok(Reply::json(render(&row, enabled, &secrets)))
 }
 
 fn conflict() -> Error {
@@ -356,8 +364,9 @@ async fn get_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let enabled = connections::enabled_clients(ctx.db(), ctx.tenant_id(), &row.id)
         .await
         .context("listing enabled clients")?;
+    let secrets = Secrets::load(ctx.db(), ctx.tenant_id()).await?;
     Ok(Reply::json(project_connection(
-        render(&row, enabled),
+        render(&row, enabled, &secrets),
         &input.query,
     )))
 }
@@ -389,13 +398,17 @@ fn apply_patch(row: &mut ConnectionRow, req: &Map<String, Value>) -> Result<(), 
 }
 
 async fn patch_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let req = input.body_object();
+    let mut req = input.body_object();
     let tenant = ctx.tenant_id();
+    let secrets = Secrets::load(ctx.db(), tenant).await?;
     let tx = ctx.db().begin().await.context("starting a transaction")?;
     let mut row = connections::find(&tx, tenant, input.path("id"))
         .await
         .context("finding a connection")?
         .ok_or_else(inexistent)?;
+    if let Some(o) = req.get_mut("options").and_then(Value::as_object_mut) {
+        secrets.reveal(&row.id, o);
+    }
     apply_patch(&mut row, &req)?;
     row.updated_at = time::now();
     connections::update(&tx, tenant, &row)
@@ -421,7 +434,7 @@ async fn patch_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error>
     tx.commit()
         .await
         .context("committing a connection update")?;
-    Ok(Reply::json(render(&row, enabled)))
+    Ok(Reply::json(render(&row, enabled, &secrets)))
 }
 
 /// Deletes the connection with everything that hangs off it, its users included, in one
@@ -516,6 +529,10 @@ async fn patch_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 mod tests {
     use super::*;
 
+    fn test_secrets() -> Secrets {
+        Secrets::for_tests()
+    }
+
     fn req(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
@@ -529,7 +546,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.id.starts_with("con_") && c.id.len() == 20);
-        let shown = render(&c, vec!["cl1".into()]);
+        let shown = render(&c, vec!["cl1".into()], &test_secrets());
         let keys: Vec<&str> = shown
             .as_object()
             .unwrap()
@@ -583,7 +600,7 @@ mod tests {
             ("fields".into(), "strategy,name".into()),
             ("include_fields".into(), "true".into()),
         ]);
-        let v = project_connection(render(&c, vec![]), &q);
+        let v = project_connection(render(&c, vec![], &test_secrets()), &q);
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
