@@ -5,6 +5,7 @@ pub mod clients;
 pub mod common;
 pub mod pem;
 pub mod resource_servers;
+pub mod users;
 
 use crate::spine::Registry;
 
@@ -13,4 +14,5 @@ pub fn register(reg: &mut Registry) {
     clients::register(reg);
     resource_servers::register(reg);
     client_grants::register(reg);
+    users::register(reg);
 }
