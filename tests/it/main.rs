@@ -13,3 +13,4 @@ mod connections;
 mod resource_servers;
 mod spine;
 mod store;
+mod users;

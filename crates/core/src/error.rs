@@ -28,6 +28,10 @@ pub enum Error {
     InvalidToken(Msg),
     #[error("{0}")]
     InsufficientScope(Msg),
+    /// 400 with an errorCode of its own (e.g. `inexistent_connection` for a body that names a
+    /// connection that does not exist).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: Msg },
     /// 404 of an object that does not exist; `code` is Auth0's `inexistent_*` errorCode.
     #[error("{message}")]
     Inexistent { code: &'static str, message: Msg },
@@ -59,7 +63,8 @@ impl Error {
             Error::InvalidBody(_)
             | Error::InvalidQueryString(_)
             | Error::InvalidUri(_)
-            | Error::OperationNotSupported(_) => StatusCode::BAD_REQUEST,
+            | Error::OperationNotSupported(_)
+            | Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Error::Inexistent { .. } | Error::RouteNotFound | Error::NotFound(_) => {
@@ -82,7 +87,9 @@ impl Error {
             Error::OperationNotSupported(_) => Some("operation_not_supported"),
             Error::InvalidToken(_) => None,
             Error::InsufficientScope(_) => Some("insufficient_scope"),
-            Error::Inexistent { code, .. } | Error::Conflict { code, .. } => Some(code),
+            Error::Inexistent { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::BadRequest { code, .. } => Some(code),
             Error::RouteNotFound | Error::NotFound(_) => None,
             Error::PayloadTooLarge(_) => Some("payload_too_large"),
             Error::UnsupportedMediaType(_) => Some("unsupported_media_type"),
@@ -123,6 +130,14 @@ impl Error {
 
     pub fn conflict(code: &'static str, message: impl Into<Msg>) -> Self {
         Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with Auth0's errorCode `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<Msg>) -> Self {
+        Error::BadRequest {
             code,
             message: message.into(),
         }

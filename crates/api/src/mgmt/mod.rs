@@ -6,6 +6,7 @@ pub mod common;
 pub mod connections;
 pub mod pem;
 pub mod resource_servers;
+pub mod users;
 
 use crate::spine::Registry;
 
@@ -15,4 +16,5 @@ pub fn register(reg: &mut Registry) {
     resource_servers::register(reg);
     client_grants::register(reg);
     connections::register(reg);
+    users::register(reg);
 }

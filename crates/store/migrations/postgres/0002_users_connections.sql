@@ -82,6 +82,9 @@ CREATE TABLE users (
     app_metadata   JSON,
     user_metadata  JSON,
     body           JSON NOT NULL,
+    -- The top-level keys of the API object in the order Auth0 shows them (comma-separated);
+    -- NULL: Auth0's order for a new user (alphabetical, app_metadata last).
+    key_order      TEXT,
     seq            BIGINT NOT NULL,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
@@ -104,6 +107,8 @@ CREATE TABLE user_identities (
     is_primary       BOOLEAN NOT NULL DEFAULT FALSE,
     password_hash    TEXT,
     profile_data     JSON,
+    -- Earlier password hashes, newest first (a JSON array), kept for password_history.
+    password_history JSON,
     seq              BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, connection_id, identity_user_id)
 );

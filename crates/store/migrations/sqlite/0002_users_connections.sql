@@ -82,6 +82,9 @@ CREATE TABLE users (
     app_metadata   TEXT,
     user_metadata  TEXT,
     body           TEXT NOT NULL,
+    -- The top-level keys of the API object in the order Auth0 shows them (comma-separated);
+    -- NULL: Auth0's order for a new user (alphabetical, app_metadata last).
+    key_order      TEXT,
     seq            BIGINT NOT NULL,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
@@ -104,6 +107,8 @@ CREATE TABLE user_identities (
     is_primary       INTEGER NOT NULL DEFAULT 0,
     password_hash    TEXT,
     profile_data     TEXT,
+    -- Earlier password hashes, newest first (a JSON array), kept for password_history.
+    password_history TEXT,
     seq              BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, connection_id, identity_user_id)
 );
