@@ -12,3 +12,4 @@ mod conformance;
 mod resource_servers;
 mod spine;
 mod store;
+mod user_search;
