@@ -507,3 +507,162 @@ async fn sort_paging_totals_connection_errors() {
         assert!(err(sorted("body:1")).await.contains("cannot sort"));
     }
 }
+
+/// The query plans on a big table (`GATEHOUSE_SEARCH_ROWS`, 200 000 by default): selective
+/// exact, prefix, range and metadata searches must use indexes, not scan `users` (a predicate
+/// that matches a large share of the tenant may rightly be planned as a scan, so the queries here
+/// match well under 1% of it). Slow to seed, so ignored by
+/// default: `cargo test --test it user_search::plans -- --ignored --nocapture` prints the plans.
+#[tokio::test]
+#[ignore = "seeds 200k users; run by hand to see the plans"]
+async fn plans_use_indexes() {
+    use gatehouse_store::{Dialect, user_search::plan};
+    let rows: i64 = std::env::var("GATEHOUSE_SEARCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    for b in backends() {
+        let (db, _t) = fresh(&b).await;
+        let d = db.dialect();
+        let (series, boolean, txt) = match d {
+            Dialect::Sqlite => (
+                "(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < $1) SELECT n FROM c) s",
+                "(n % 2)",
+                "CAST(n AS TEXT)",
+            ),
+            Dialect::Postgres => (
+                "generate_series(1, $1::bigint) AS s(n)",
+                "(n % 2 = 0)",
+                "CAST(n AS TEXT)",
+            ),
+        };
+        let started = std::time::Instant::now();
+        db.execute(
+            &format!(
+                "INSERT INTO users (tenant_id, user_id, connection_id, connection, provider, email, \
+                 email_verified, username, name, nickname, blocked, logins_count, last_login, \
+                 body, seq, created_at, updated_at) \
+                 SELECT CASE WHEN n % 10 = 0 THEN 't2' ELSE 't1' END, 'auth0|' || {txt}, 'con_db', 'db', 'auth0', \
+                 'user' || {txt} || '@example' || CAST(n % 100 AS TEXT) || '.com', {boolean}, \
+                 'u' || {txt}, 'Name ' || {txt}, 'nick' || {txt}, {boolean}, n % 1000, \
+                 CASE WHEN n % 3 = 0 THEN NULL ELSE '2024-01-01T00:00:00.000Z' END, '{{}}', n, \
+                 CAST(2010 + n % 15 AS TEXT) || '-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z' \
+                 FROM {series}"
+            ),
+            params![rows],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            &format!(
+                "INSERT INTO user_identities (tenant_id, connection_id, identity_user_id, user_id, \
+                 connection, provider, is_social, is_primary, seq) \
+                 SELECT CASE WHEN n % 10 = 0 THEN 't2' ELSE 't1' END, \
+                 CASE WHEN n % 7 = 0 THEN 'con_g' ELSE 'con_db' END, {txt}, 'auth0|' || {txt}, \
+                 CASE WHEN n % 7 = 0 THEN 'google-oauth2' ELSE 'db' END, \
+                 CASE WHEN n % 7 = 0 THEN 'google-oauth2' ELSE 'auth0' END, {boolean}, {boolean}, n \
+                 FROM {series}"
+            ),
+            params![rows],
+        )
+        .await
+        .unwrap();
+        for (path, value) in [
+            (
+                "app_metadata.plan",
+                "CASE WHEN n % 500 = 1 THEN 'gold' ELSE 'silver' END",
+            ),
+            ("app_metadata.score", "CAST(n % 1000 AS TEXT)"),
+        ] {
+            let num = if path.ends_with("score") {
+                "n % 1000"
+            } else {
+                "NULL"
+            };
+            db.execute(
+                &format!(
+                    "INSERT INTO user_attrs (tenant_id, user_id, path, value_text, value_num) \
+                     SELECT CASE WHEN n % 10 = 0 THEN 't2' ELSE 't1' END, 'auth0|' || {txt}, \
+                     '{path}', {value}, {num} FROM {series}"
+                ),
+                params![rows],
+            )
+            .await
+            .unwrap();
+        }
+        db.execute("ANALYZE", vec![]).await.unwrap();
+        eprintln!(
+            "== {}: seeded {rows} users in {:?}",
+            b.name(),
+            started.elapsed()
+        );
+
+        let cases = [
+            ("name:\"Name 12345\"", None),
+            ("email:user12345@example45.com", None),
+            ("user_id:\"auth0|12345\"", None),
+            (r"name:name\ 1234*", None),
+            ("user_id:auth0|1234*", None),
+            ("nickname:NICK99*", None),
+            ("logins_count:[100 TO 102]", None),
+            ("created_at:[2011 TO 2011-06]", None),
+            ("app_metadata.plan:\"gold\"", None),
+            ("app_metadata.score:[5 TO 6]", None),
+            (
+                r#"identities.connection:"google-oauth2" AND name:name\ 7*"#,
+                None,
+            ),
+            ("identities.user_id:4242", None),
+            ("email.domain:example7.com", None),
+            (r"name:name\ 4321* OR email:user77*", None),
+            ("", Some("created_at:-1")),
+        ];
+        for (q, sort) in cases {
+            let req = SearchRequest {
+                q: Some(q),
+                sort,
+                limit: 50,
+                include_totals: true,
+                ..Default::default()
+            };
+            let p = plan(d, "t1", &req).unwrap();
+            for (what, sql, params) in [
+                ("page", &p.page_sql, &p.page_params),
+                ("count", &p.count_sql, &p.count_params),
+            ] {
+                let explain = match d {
+                    Dialect::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+                    Dialect::Postgres => format!("EXPLAIN {sql}"),
+                };
+                let rows = db.query_scan(&explain, params.clone()).await.unwrap();
+                let lines: Vec<String> = rows
+                    .iter()
+                    .map(|r| match d {
+                        Dialect::Sqlite => r.text("detail").unwrap(),
+                        Dialect::Postgres => r.text("QUERY PLAN").unwrap(),
+                    })
+                    .collect();
+                eprintln!("-- {} {what}: q={q:?} sort={sort:?}", b.name());
+                for l in &lines {
+                    eprintln!("   {l}");
+                }
+                let full_scan = lines.iter().any(|l| {
+                    l.contains("Seq Scan on users")
+                        || l == "SCAN users"
+                        || l.contains("Seq Scan on user_attrs")
+                        || l.contains("Seq Scan on user_identities")
+                        || l == "SCAN a"
+                        || l == "SCAN i"
+                });
+                // Ordered walks of the whole tenant are fine only for the page of a sort-only
+                // listing (it stops after LIMIT rows).
+                if q.is_empty() {
+                    continue;
+                }
+                assert!(!full_scan, "{} {what} of {q:?} scans a table", b.name());
+            }
+            let r = search(&db, "t1", &req).await.unwrap().unwrap();
+            eprintln!("   => {} of {:?}", r.user_ids.len(), r.total);
+        }
+    }
+}

@@ -123,24 +123,25 @@ pub struct Plan {
     pub count_params: Vec<crate::P>,
 }
 
-/// Columns `sort` accepts, and whether they are text (compared in byte order on PostgreSQL).
-const SORTABLE: &[(&str, bool)] = &[
-    ("user_id", true),
-    ("email", true),
-    ("username", true),
-    ("phone_number", true),
-    ("name", true),
-    ("nickname", true),
-    ("given_name", true),
-    ("family_name", true),
-    ("created_at", true),
-    ("updated_at", true),
-    ("last_login", true),
-    ("last_ip", true),
-    ("logins_count", false),
-    ("blocked", false),
-    ("email_verified", false),
-    ("phone_verified", false),
+/// Columns `sort` accepts: whether they are text (compared in byte order on PostgreSQL) and
+/// whether they may be NULL.
+const SORTABLE: &[(&str, bool, bool)] = &[
+    ("user_id", true, false),
+    ("email", true, true),
+    ("username", true, true),
+    ("phone_number", true, true),
+    ("name", true, true),
+    ("nickname", true, true),
+    ("given_name", true, true),
+    ("family_name", true, true),
+    ("created_at", true, false),
+    ("updated_at", true, false),
+    ("last_login", true, true),
+    ("last_ip", true, true),
+    ("logins_count", false, false),
+    ("blocked", false, false),
+    ("email_verified", false, false),
+    ("phone_verified", false, false),
 ];
 
 fn order_by(sort: Option<&str>, d: Dialect) -> Result<String, SearchError> {
@@ -168,7 +169,7 @@ fn order_by(sort: Option<&str>, d: Dialect) -> Result<String, SearchError> {
             "Invalid sort '{sort}': sorting by app_metadata or user_metadata is not supported"
         )));
     }
-    let Some(&(col, text)) = SORTABLE.iter().find(|(c, _)| *c == field) else {
+    let Some(&(col, text, nullable)) = SORTABLE.iter().find(|(c, _, _)| *c == field) else {
         return Err(bad(format!(
             "Invalid sort '{sort}': cannot sort by '{field}'"
         )));
@@ -178,8 +179,12 @@ fn order_by(sort: Option<&str>, d: Dialect) -> Result<String, SearchError> {
     } else {
         col.to_owned()
     };
-    // Users without the field come last either way (as in Elasticsearch).
-    Ok(format!("({col} IS NULL), {key} {dir}, {STABLE}"))
+    Ok(if nullable {
+        // Users without the field come last either way (as in Elasticsearch).
+        format!("({col} IS NULL), {key} {dir}, {STABLE}")
+    } else {
+        format!("{key} {dir}, {STABLE}")
+    })
 }
 
 /// Parses and translates a request into SQL, without running it.
@@ -308,7 +313,7 @@ mod tests {
         assert_eq!(order_by(None, Dialect::Sqlite).unwrap(), "seq, user_id");
         assert_eq!(
             order_by(Some("created_at:1"), Dialect::Sqlite).unwrap(),
-            "(created_at IS NULL), created_at ASC, seq, user_id"
+            "created_at ASC, seq, user_id"
         );
         assert_eq!(
             order_by(Some("name:-1"), Dialect::Postgres).unwrap(),
@@ -347,7 +352,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.page_sql,
-            "SELECT user_id FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4) ORDER BY (logins_count IS NULL), logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
+            "SELECT user_id FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4) ORDER BY logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
         );
         assert_eq!(p.page_params.len(), 6);
         assert_eq!(

@@ -272,13 +272,12 @@ enum Modifier {
     MustNot,
 }
 
-struct Parser<'q> {
+struct Parser {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
     leaves: usize,
     len: usize,
-    _q: &'q str,
 }
 
 /// Parses a query. An empty (or blank) query matches every user.
@@ -298,7 +297,6 @@ pub fn parse(q: &str) -> Result<Node, SearchError> {
         depth: 0,
         leaves: 0,
         len: q.chars().count(),
-        _q: q,
     };
     let node = p.or_expr(None)?;
     if let Some(t) = p.peek() {
@@ -307,7 +305,7 @@ pub fn parse(q: &str) -> Result<Node, SearchError> {
     Ok(node)
 }
 
-impl Parser<'_> {
+impl Parser {
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.pos)
     }
