@@ -13,4 +13,5 @@ mod connections;
 mod resource_servers;
 mod spine;
 mod store;
+mod user_search;
 mod users;

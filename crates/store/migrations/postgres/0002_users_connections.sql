@@ -143,3 +143,26 @@ CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text);
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 
 -- ## Search indexes (user search)
+-- What `user_search` compares, as it compares it (see crates/store/src/user_search/translate.rs):
+-- exact and prefix (range) searches on these columns and expressions use these indexes; the
+-- case-insensitive fields are indexed lower-cased (no extra column for the writer to fill).
+-- Text is compared and indexed with COLLATE "C" (byte order, like SQLite's BINARY): prefix
+-- ranges are exact and both backends order alike.
+CREATE INDEX users_search_user_id ON users (tenant_id, user_id COLLATE "C");
+CREATE INDEX users_search_email ON users (tenant_id, email COLLATE "C");
+CREATE INDEX users_search_name ON users (tenant_id, lower(name) COLLATE "C");
+CREATE INDEX users_search_nickname ON users (tenant_id, lower(nickname) COLLATE "C");
+CREATE INDEX users_search_given_name ON users (tenant_id, lower(given_name) COLLATE "C");
+CREATE INDEX users_search_family_name ON users (tenant_id, lower(family_name) COLLATE "C");
+CREATE INDEX users_search_email_domain ON users (tenant_id, split_part(email, '@', 2) COLLATE "C");
+CREATE INDEX users_search_username ON users (tenant_id, username COLLATE "C");
+CREATE INDEX users_search_phone_number ON users (tenant_id, phone_number COLLATE "C");
+CREATE INDEX users_search_last_ip ON users (tenant_id, last_ip COLLATE "C");
+CREATE INDEX users_search_logins_count ON users (tenant_id, logins_count);
+CREATE INDEX users_search_created_at ON users (tenant_id, created_at COLLATE "C");
+CREATE INDEX users_search_updated_at ON users (tenant_id, updated_at COLLATE "C");
+CREATE INDEX users_search_last_login ON users (tenant_id, last_login COLLATE "C");
+CREATE INDEX user_identities_search_connection ON user_identities (tenant_id, connection COLLATE "C", user_id);
+CREATE INDEX user_identities_search_provider ON user_identities (tenant_id, provider COLLATE "C", user_id);
+CREATE INDEX user_identities_search_user_id ON user_identities (tenant_id, identity_user_id COLLATE "C");
+CREATE INDEX user_attrs_search_text ON user_attrs (tenant_id, path, value_text COLLATE "C");

@@ -143,3 +143,22 @@ CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text);
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 
 -- ## Search indexes (user search)
+-- What `user_search` compares, as it compares it (see crates/store/src/user_search/translate.rs):
+-- exact and prefix (range) searches on these columns and expressions use these indexes; the
+-- case-insensitive fields are indexed lower-cased (no extra column for the writer to fill).
+-- `email` is stored lower-case and uses `users_email`; `user_id` the primary key.
+CREATE INDEX users_search_name ON users (tenant_id, lower(name));
+CREATE INDEX users_search_nickname ON users (tenant_id, lower(nickname));
+CREATE INDEX users_search_given_name ON users (tenant_id, lower(given_name));
+CREATE INDEX users_search_family_name ON users (tenant_id, lower(family_name));
+CREATE INDEX users_search_email_domain ON users (tenant_id, substr(email, instr(email, '@') + 1));
+CREATE INDEX users_search_username ON users (tenant_id, username);
+CREATE INDEX users_search_phone_number ON users (tenant_id, phone_number);
+CREATE INDEX users_search_last_ip ON users (tenant_id, last_ip);
+CREATE INDEX users_search_logins_count ON users (tenant_id, logins_count);
+CREATE INDEX users_search_created_at ON users (tenant_id, created_at);
+CREATE INDEX users_search_updated_at ON users (tenant_id, updated_at);
+CREATE INDEX users_search_last_login ON users (tenant_id, last_login);
+CREATE INDEX user_identities_search_connection ON user_identities (tenant_id, connection, user_id);
+CREATE INDEX user_identities_search_provider ON user_identities (tenant_id, provider, user_id);
+CREATE INDEX user_identities_search_user_id ON user_identities (tenant_id, identity_user_id);
