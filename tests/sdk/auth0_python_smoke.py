@@ -36,8 +36,36 @@ def main() -> None:
     assert grant.id.startswith("cgr_"), grant
     mgmt.client_grants.delete(grant.id)
     mgmt.resource_servers.delete(api.id)
+
+    # Connections and users.
+    conn = mgmt.connections.create(
+        name=f"sdk-db-{suffix}", strategy="auth0", enabled_clients=[created.client_id]
+    )
+    assert conn.id.startswith("con_") and conn.strategy == "auth0", conn
+    assert created.client_id in (conn.enabled_clients or []), conn
+    assert mgmt.connections.get(conn.id).name == f"sdk-db-{suffix}"
+    email = f"Sdk.User.{suffix}@Example.com"
+    user = mgmt.users.create(
+        connection=f"sdk-db-{suffix}",
+        email=email,
+        password=f"Correct-Horse-{suffix}-9",
+        user_metadata={"lang": "en"},
+        app_metadata={"plan": "gold"},
+    )
+    assert user.user_id.startswith("auth0|") and user.email == email.lower(), user
+    assert user.identities and user.identities[0].connection == f"sdk-db-{suffix}", user
+    updated = mgmt.users.update(user.user_id, user_metadata={"lang": "fr", "theme": "dark"})
+    assert updated.user_metadata == {"lang": "fr", "theme": "dark"}, updated
+    by_email = mgmt.users.list_users_by_email(email=email)
+    assert [u.user_id for u in by_email] == [user.user_id], by_email
+    found = mgmt.users.list(q=f'app_metadata.plan:"gold" AND email:"{email.lower()}"', search_engine="v3")
+    assert [u.user_id for u in found] == [user.user_id], found
+    blocks = mgmt.user_blocks.list(user.user_id)
+    assert blocks.blocked_for == [], blocks
+    mgmt.users.delete(user.user_id)
+    mgmt.connections.delete(conn.id)
     mgmt.clients.delete(created.client_id)
-    print("auth0-python smoke: 1 passed, 0 failed")
+    print("auth0-python smoke: 2 passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ pub type DbResult<T> = anyhow::Result<T>;
 pub enum P {
     Null,
     I64(i64),
+    F64(f64),
     Bool(bool),
     Text(String),
     Json(Value),
@@ -43,6 +44,11 @@ impl From<&String> for P {
 impl From<i64> for P {
     fn from(v: i64) -> Self {
         P::I64(v)
+    }
+}
+impl From<f64> for P {
+    fn from(v: f64) -> Self {
+        P::F64(v)
     }
 }
 impl From<bool> for P {
@@ -87,6 +93,10 @@ impl ToSql for P {
                 Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
                 _ => v.to_sql(ty, out),
             },
+            P::F64(v) => match *ty {
+                Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
             P::Bool(v) => v.to_sql(ty, out),
             P::Text(s) => match *ty {
                 Type::JSON | Type::JSONB => {
@@ -112,6 +122,7 @@ impl rusqlite::ToSql for P {
         Ok(match self {
             P::Null => ToSqlOutput::Owned(SV::Null),
             P::I64(v) => ToSqlOutput::Owned(SV::Integer(*v)),
+            P::F64(v) => ToSqlOutput::Owned(SV::Real(*v)),
             P::Bool(v) => ToSqlOutput::Owned(SV::Integer(i64::from(*v))),
             P::Text(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
             P::Json(v) => ToSqlOutput::Owned(SV::Text(v.to_string())),

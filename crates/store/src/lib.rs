@@ -1,6 +1,7 @@
 //! Storage: one interface over SQLite and PostgreSQL ([`db`]), versioned migrations, and one
 //! module per resource family. The store never knows about HTTP.
 
+pub mod bulk;
 pub mod client_grants;
 pub mod clients;
 pub mod connections;
