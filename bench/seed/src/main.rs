@@ -259,9 +259,9 @@ fn user(i: u64) -> Seeded {
         logins_count: logins,
         created_at: timestamp(created),
         last_login: timestamp(created + 86_400 + i64::try_from(h % 10_000_000).unwrap_or(0)),
-        email_verified: i % 3 == 0,
+        email_verified: i.is_multiple_of(3),
         app_metadata: json!({ "plan": plan(h >> 8), "tier": (h >> 24) % 10 }),
-        user_metadata: json!({ "lang": pick(LANGS, h >> 48), "newsletter": (h >> 56) % 2 == 0 }),
+        user_metadata: json!({ "lang": pick(LANGS, h >> 48), "newsletter": (h >> 56).is_multiple_of(2) }),
     }
 }
 
