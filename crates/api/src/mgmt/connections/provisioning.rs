@@ -105,8 +105,14 @@ impl Sub {
             .context("deleting a connection configuration")?)
     }
 
-    /// A tenant-wide checkpoint-paged list of this configuration.
-    async fn list(&self, ctx: &Ctx, input: &Input, key: &str) -> Result<Reply, Error> {
+    /// A tenant-wide checkpoint-paged list of this configuration, each shown by `show`.
+    async fn list(
+        &self,
+        ctx: &Ctx,
+        input: &Input,
+        key: &str,
+        show: fn(&Value) -> Value,
+    ) -> Result<Reply, Error> {
         let cp = Checkpoint::from_query(&input.query).unwrap_or(Checkpoint {
             from: None,
             take: 50,
@@ -114,6 +120,7 @@ impl Sub {
         let (items, total) = docs::list(ctx.db(), ctx.tenant_id(), self.kind, cp.store_page())
             .await
             .context("listing connection configurations")?;
+        let items = items.iter().map(show).collect();
         Ok(Reply::json(cp.reply(key, items, total)))
     }
 }
@@ -384,7 +391,8 @@ pub async fn delete_scim_token(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 pub async fn get_scim_configurations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    SCIM.list(&ctx, &input, "scim_configurations").await
+    SCIM.list(&ctx, &input, "scim_configurations", Value::clone)
+        .await
 }
 
 // ---------------------------------------------------------------- Directory provisioning
@@ -664,19 +672,9 @@ pub async fn put_synchronized_groups(ctx: Ctx, input: Input) -> Result<Reply, Er
 }
 
 pub async fn get_directory_provisionings(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let cp = Checkpoint::from_query(&input.query).unwrap_or(Checkpoint {
-        from: None,
-        take: 50,
-    });
-    let (items, total) = docs::list(ctx.db(), ctx.tenant_id(), DIRECTORY.kind, cp.store_page())
+    DIRECTORY
+        .list(&ctx, &input, "directory_provisionings", shown)
         .await
-        .context("listing directory provisionings")?;
-    let items = items.iter().map(shown).collect();
-    Ok(Reply::json(cp.reply(
-        "directory_provisionings",
-        items,
-        total,
-    )))
 }
 
 #[cfg(test)]
