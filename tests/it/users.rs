@@ -888,3 +888,93 @@ async fn narrower_scopes() {
         assert_eq!((st, &got["name"]), (200, &json!("scoped@example.com")));
     }
 }
+
+/// The seeding path: `insert_user` inside the caller's transaction, no reads, no hashing; a
+/// duplicate key is a unique violation and the rollback leaves nothing behind.
+#[tokio::test]
+async fn insert_user_in_a_caller_transaction() {
+    use gatehouse_store::{
+        db::is_unique_violation,
+        users::{self, IdentityRow, UserRow},
+    };
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let conn = upa(&s).await;
+        let db = Db::connect(&s.db.url).await.unwrap();
+        let seed = |n: usize, email: &str| {
+            let id = format!("{n:024x}");
+            let user = UserRow {
+                user_id: format!("auth0|{id}"),
+                connection_id: conn.clone(),
+                connection: "Username-Password-Authentication".into(),
+                provider: "auth0".into(),
+                email: Some(email.into()),
+                name: Some(email.into()),
+                nickname: Some(email.split('@').next().unwrap().into()),
+                user_metadata: Some(json!({"n": n})),
+                created_at: "2024-01-01T00:00:00.000Z".into(),
+                updated_at: "2024-01-01T00:00:00.000Z".into(),
+                ..UserRow::default()
+            };
+            let identity = IdentityRow {
+                connection_id: conn.clone(),
+                identity_user_id: id,
+                user_id: user.user_id.clone(),
+                connection: user.connection.clone(),
+                provider: "auth0".into(),
+                is_primary: true,
+                password_hash: Some(
+                    "$2b$10$precomputedprecomputedprecomputedprecomputedpre".into(),
+                ),
+                ..IdentityRow::default()
+            };
+            let keys = vec![("email", email.to_owned())];
+            (user, identity, keys)
+        };
+        let tx = db.begin().await.unwrap();
+        for n in 0..50 {
+            let (u, i, k) = seed(n, &format!("seed{n}@example.com"));
+            users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(user_count(&s, &t).await, 50);
+        let (st, got) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/users/{}", enc(&format!("auth0|{:024x}", 7))),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{got}");
+        assert_eq!(got["user_metadata"], json!({"n": 7}));
+        assert_eq!(got["identities"][0]["user_id"], format!("{:024x}", 7));
+
+        {
+            let tx = db.begin().await.unwrap();
+            let (u, i, k) = seed(100, "fresh@example.com");
+            users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap();
+            let (u, i, k) = seed(101, "seed3@example.com");
+            let e = users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap_err();
+            assert!(is_unique_violation(&e), "{e:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(user_count(&s, &t).await, 50);
+        let (_, l) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/users-by-email?email=fresh@example.com",
+            None,
+        )
+        .await;
+        assert_eq!(l, json!([]));
+    }
+}
