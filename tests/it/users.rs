@@ -578,6 +578,70 @@ async fn link_and_unlink_identities() {
         .await;
         assert_eq!(st, 409);
 
+        // Credentials of the linked identity change with `connection`; its profile does not.
+        let ppath = format!("/users/{}", enc(&pid));
+        let (st, e) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            &ppath,
+            Some(json!({"connection":"other-db","name":"x"})),
+        )
+        .await;
+        assert_eq!(st, 400, "{e}");
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            &ppath,
+            Some(json!({"connection":"other-db","email":"Second2@example.com"})),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["email"], "main@example.com");
+        assert_eq!(
+            v["identities"][1]["profileData"]["email"],
+            "second2@example.com"
+        );
+        assert_eq!(v["identities"][1]["profileData"]["email_verified"], false);
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            &ppath,
+            Some(json!({"connection":"other-db","password":"any"})),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        let (st, _) = create(
+            &s,
+            &t,
+            json!({"connection":"other-db","email":"second@example.com","password":"x"}),
+        )
+        .await;
+        assert_eq!(st, 201, "the old e-mail is free in that connection");
+        let (_, l) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/users-by-email?email=second@example.com",
+            None,
+        )
+        .await;
+        call(
+            &s,
+            &t,
+            Method::DELETE,
+            &format!("/users/{}", enc(l[0]["user_id"].as_str().unwrap())),
+            None,
+        )
+        .await;
+        let (_, got) = call(&s, &t, Method::GET, &ppath, None).await;
+        assert_eq!(
+            got["identities"][1]["profileData"]["email"],
+            "second2@example.com"
+        );
+
         let unlink = format!("/users/{}/identities/auth0/{}", enc(&pid), sec_identity);
         let main_id = pid.strip_prefix("auth0|").unwrap();
         let (st, e) = call(
@@ -594,7 +658,7 @@ async fn link_and_unlink_identities() {
         assert_eq!(rest, json!([p["identities"][0]]));
         let (st, back) = call(&s, &t, Method::GET, &format!("/users/{}", enc(&sid)), None).await;
         assert_eq!(st, 200, "{back}");
-        assert_eq!(back["email"], "second@example.com");
+        assert_eq!(back["email"], "second2@example.com");
         assert_eq!(back["given_name"], "Sec");
         assert_eq!(back["identities"][0]["connection"], "other-db");
         assert!(back["identities"][0].get("profileData").is_none());
@@ -783,5 +847,134 @@ async fn passwordless_users() {
         assert_eq!(st, 409);
         let (st, _) = create(&s, &t, json!({"connection":"sms","email":"x@example.com"})).await;
         assert_eq!(st, 400);
+    }
+}
+
+#[tokio::test]
+async fn narrower_scopes() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        upa(&s).await;
+        let (_, u) = create(&s, &t, json!({"connection":"Username-Password-Authentication","email":"scoped@example.com","username":"scoped","password":"MyPass123$"})).await;
+        let path = format!("/users/{}", enc(u["user_id"].as_str().unwrap()));
+        let app = s.token_with_scope("update:users_app_metadata").await;
+        let (st, v) = call(
+            &s,
+            &app,
+            Method::PATCH,
+            &path,
+            Some(json!({"app_metadata": {"plan": "pro"}})),
+        )
+        .await;
+        assert_eq!(
+            (st, &v["app_metadata"]),
+            (200, &json!({"plan": "pro"})),
+            "{v}"
+        );
+        let (st, v) = call(&s, &app, Method::PATCH, &path, Some(json!({"name": "x"}))).await;
+        assert_eq!(
+            (st, v["errorCode"].as_str()),
+            (403, Some("insufficient_scope"))
+        );
+        let me = s
+            .token_with_scope("read:current_user delete:current_user")
+            .await;
+        let (st, _) = call(&s, &me, Method::GET, &path, None).await;
+        assert_eq!(st, 403, "a client token is not this user");
+        let (st, _) = call(&s, &me, Method::DELETE, &path, None).await;
+        assert_eq!(st, 403);
+        let (st, got) = call(&s, &t, Method::GET, &path, None).await;
+        assert_eq!((st, &got["name"]), (200, &json!("scoped@example.com")));
+    }
+}
+
+/// The seeding path: `insert_user` inside the caller's transaction, no reads, no hashing; a
+/// duplicate key is a unique violation and the rollback leaves nothing behind.
+#[tokio::test]
+async fn insert_user_in_a_caller_transaction() {
+    use gatehouse_store::{
+        db::is_unique_violation,
+        users::{self, IdentityRow, UserRow},
+    };
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let conn = upa(&s).await;
+        let db = Db::connect(&s.db.url).await.unwrap();
+        let seed = |n: usize, email: &str| {
+            let id = format!("{n:024x}");
+            let user = UserRow {
+                user_id: format!("auth0|{id}"),
+                connection_id: conn.clone(),
+                connection: "Username-Password-Authentication".into(),
+                provider: "auth0".into(),
+                email: Some(email.into()),
+                name: Some(email.into()),
+                nickname: Some(email.split('@').next().unwrap().into()),
+                user_metadata: Some(json!({"n": n})),
+                created_at: "2024-01-01T00:00:00.000Z".into(),
+                updated_at: "2024-01-01T00:00:00.000Z".into(),
+                ..UserRow::default()
+            };
+            let identity = IdentityRow {
+                connection_id: conn.clone(),
+                identity_user_id: id,
+                user_id: user.user_id.clone(),
+                connection: user.connection.clone(),
+                provider: "auth0".into(),
+                is_primary: true,
+                password_hash: Some(
+                    "$2b$10$precomputedprecomputedprecomputedprecomputedpre".into(),
+                ),
+                ..IdentityRow::default()
+            };
+            let keys = vec![("email", email.to_owned())];
+            (user, identity, keys)
+        };
+        let tx = db.begin().await.unwrap();
+        for n in 0..50 {
+            let (u, i, k) = seed(n, &format!("seed{n}@example.com"));
+            users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(user_count(&s, &t).await, 50);
+        let (st, got) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/users/{}", enc(&format!("auth0|{:024x}", 7))),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{got}");
+        assert_eq!(got["user_metadata"], json!({"n": 7}));
+        assert_eq!(got["identities"][0]["user_id"], format!("{:024x}", 7));
+
+        {
+            let tx = db.begin().await.unwrap();
+            let (u, i, k) = seed(100, "fresh@example.com");
+            users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap();
+            let (u, i, k) = seed(101, "seed3@example.com");
+            let e = users::insert_user(&tx, DEFAULT_TENANT, &u, &i, &k)
+                .await
+                .unwrap_err();
+            assert!(is_unique_violation(&e), "{e:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(user_count(&s, &t).await, 50);
+        let (_, l) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/users-by-email?email=fresh@example.com",
+            None,
+        )
+        .await;
+        assert_eq!(l, json!([]));
     }
 }

@@ -511,6 +511,26 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Sets a linked identity's `profileData`.
+pub async fn set_profile_data(
+    x: &impl Exec,
+    tenant: &str,
+    identity: &IdentityRow,
+    profile: &Value,
+) -> DbResult<()> {
+    x.execute(
+        "UPDATE user_identities SET profile_data = $4 WHERE tenant_id = $1 AND connection_id = $2 AND identity_user_id = $3",
+        params![
+            tenant,
+            &identity.connection_id,
+            &identity.identity_user_id,
+            profile
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Deletes a user with all its identities, keys and metadata rows. Returns whether it existed.
 pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<bool> {
     for table in ["user_attrs", "user_keys", "user_identities"] {

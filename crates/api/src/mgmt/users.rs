@@ -73,6 +73,18 @@ fn conflict_or(e: anyhow::Error) -> Error {
     }
 }
 
+/// The `*current_user*` scopes act only on the token's own user: without one of `full`, the
+/// user acted on must be the token's subject.
+fn check_self(ctx: &Ctx, user_id: &str, full: &[&str]) -> Result<(), Error> {
+    if full.iter().any(|s| ctx.has_scope(s)) || ctx.principal.sub == user_id {
+        Ok(())
+    } else {
+        Err(Error::InsufficientScope(
+            "User to be acted on does not match subject in bearer token.".into(),
+        ))
+    }
+}
+
 // ---- connections --------------------------------------------------------------------------
 
 /// What a connection lets the API do with users.
@@ -169,7 +181,7 @@ fn username_limits(c: &ConnectionRow) -> (usize, usize) {
 }
 
 /// The unique keys of a user's identity in its connection.
-fn keys_for(c: &ConnectionRow, u: &Profile) -> Vec<UserKey> {
+fn keys_for(c: &ConnectionRow, u: &Creds) -> Vec<UserKey> {
     let mut keys = Vec::new();
     let k = kind(c);
     if let Some(e) = &u.email
@@ -190,20 +202,85 @@ fn keys_for(c: &ConnectionRow, u: &Profile) -> Vec<UserKey> {
 
 // ---- profile and rendering ----------------------------------------------------------------
 
-/// The identifying fields a connection's rules look at.
-struct Profile {
+/// The identifying fields of one identity, the ones a connection's rules look at: the user's
+/// own for its primary identity, the `profileData` of a linked one.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Creds {
     email: Option<String>,
+    email_verified: bool,
     username: Option<String>,
     phone_number: Option<String>,
+    phone_verified: bool,
 }
 
-impl Profile {
-    fn of(u: &UserRow) -> Self {
+impl Creds {
+    fn of_user(u: &UserRow) -> Self {
         Self {
             email: u.email.clone(),
+            email_verified: u.email_verified,
             username: u.username.clone(),
             phone_number: u.phone_number.clone(),
+            phone_verified: u.phone_verified,
         }
+    }
+
+    fn to_user(&self, u: &mut UserRow) {
+        u.email.clone_from(&self.email);
+        u.email_verified = self.email_verified;
+        u.username.clone_from(&self.username);
+        u.phone_number.clone_from(&self.phone_number);
+        u.phone_verified = self.phone_verified;
+    }
+
+    fn of_profile(p: Option<&Value>) -> Self {
+        let s = |k: &str| {
+            p.and_then(|p| p.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let b = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
+        Self {
+            email: s("email"),
+            email_verified: b("email_verified"),
+            username: s("username"),
+            phone_number: s("phone_number"),
+            phone_verified: b("phone_verified"),
+        }
+    }
+
+    fn to_profile(&self, p: &mut Map<String, Value>) {
+        for (k, v) in [
+            ("email", &self.email),
+            ("username", &self.username),
+            ("phone_number", &self.phone_number),
+        ] {
+            match v {
+                Some(v) => {
+                    p.insert(k.into(), json!(v));
+                }
+                None => {
+                    p.shift_remove(k);
+                }
+            }
+        }
+        for (flag, value, present) in [
+            ("email_verified", self.email_verified, self.email.is_some()),
+            (
+                "phone_verified",
+                self.phone_verified,
+                self.phone_number.is_some(),
+            ),
+        ] {
+            if present {
+                p.insert(flag.into(), json!(value));
+            } else {
+                p.shift_remove(flag);
+            }
+        }
+    }
+
+    fn same_keys(&self, o: &Self) -> bool {
+        self.email == o.email && self.username == o.username && self.phone_number == o.phone_number
     }
 }
 
@@ -590,7 +667,7 @@ async fn post_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         user.key_order = Some(vec!["blocked".into()]);
     }
     pin_key_order(&mut user, &identities);
-    let keys = keys_for(&conn, &Profile::of(&user));
+    let keys = keys_for(&conn, &Creds::of_user(&user));
     let tx = db.begin().await?;
     users::insert_user(&tx, tenant, &user, &identities[0], &keys)
         .await
@@ -658,6 +735,11 @@ async fn get_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 // ---- GET / DELETE /users/{id} -------------------------------------------------------------
 
 async fn get_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    check_self(
+        &ctx,
+        input.path("id"),
+        &["read:users", "read:user_idp_tokens"],
+    )?;
     let (u, i) = load(ctx.db(), ctx.tenant_id(), input.path("id")).await?;
     Ok(Reply::json(project(
         Value::Object(render(&u, &i)),
@@ -667,6 +749,7 @@ async fn get_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 
 /// 204 whether or not the user existed, as Auth0 answers.
 async fn delete_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    check_self(&ctx, input.path("id"), &["delete:users"])?;
     let tx = ctx.db().begin().await?;
     users::delete_user(&tx, ctx.tenant_id(), input.path("id")).await?;
     tx.commit().await?;
@@ -719,6 +802,9 @@ fn merge_metadata(current: Option<Value>, patch: &Value) -> Option<Value> {
     }
 }
 
+/// The profile attributes a linked identity's connection may not change.
+const PROFILE_ATTRIBUTES: &[&str] = &["family_name", "given_name", "name", "nickname", "picture"];
+
 async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let req = input.body_object();
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
@@ -727,28 +813,51 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             "Payload validation error: 'Additional properties not allowed: {k}'."
         )));
     }
-    let (mut u, identities) = load(db, tenant, input.path("id")).await?;
-    let primary = identities
-        .iter()
-        .find(|i| i.is_primary)
-        .cloned()
-        .ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!(
-                "user {} has no primary identity",
-                u.user_id
-            ))
-        })?;
-    if let Some(name) = str_field(&req, "connection") {
-        let conn = connections::find_by_name(db, tenant, &name)
-            .await?
-            .ok_or_else(connection_not_found)?;
-        if conn.id != primary.connection_id {
-            return Err(Error::bad_body(
-                "Connection is not supported for this operation.",
+    let user_id = input.path("id");
+    if !ctx.has_scope("update:users") {
+        // Narrower scopes: only app_metadata (update:users_app_metadata), or the token's own
+        // user's user_metadata (update:current_user_metadata).
+        let allowed = |k: &str| {
+            (k == "app_metadata" && ctx.has_scope("update:users_app_metadata"))
+                || (k == "user_metadata"
+                    && ctx.has_scope("update:current_user_metadata")
+                    && ctx.principal.sub == user_id)
+        };
+        if let Some(k) = req.keys().find(|k| !allowed(k)) {
+            return Err(Error::InsufficientScope(
+                format!("Some fields cannot be updated with the permissions granted by the bearer token scopes: {k}").into(),
             ));
         }
     }
-    let conn = connections::find(db, tenant, &primary.connection_id)
+    let (mut u, mut identities) = load(db, tenant, user_id).await?;
+    // The identity whose credentials change: the primary one unless `connection` names a
+    // linked identity.
+    let target = match str_field(&req, "connection") {
+        Some(name) => {
+            let conn = connections::find_by_name(db, tenant, &name)
+                .await?
+                .ok_or_else(connection_not_found)?;
+            identities
+                .iter()
+                .find(|i| i.connection_id == conn.id)
+                .cloned()
+                .ok_or_else(|| Error::bad_body("Connection is not supported for this operation."))?
+        }
+        None => identities
+            .iter()
+            .find(|i| i.is_primary)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("user {user_id} has no primary identity"))
+            })?,
+    };
+    let secondary = !target.is_primary;
+    if secondary && PROFILE_ATTRIBUTES.iter().any(|a| req.contains_key(*a)) {
+        return Err(Error::bad_body(
+            "The following user attributes cannot be updated: family_name, given_name, name, nickname, picture. The specified connection belongs to a secondary identity.",
+        ));
+    }
+    let conn = connections::find(db, tenant, &target.connection_id)
         .await?
         .ok_or_else(connection_not_found)?;
     let k = kind(&conn);
@@ -766,14 +875,22 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             )));
         }
     }
-    if (req.contains_key("email") || req.contains_key("password")) && k == Kind::Federated {
-        return Err(Error::bad_body(if req.contains_key("email") {
-            "Cannot update email for non-database user"
-        } else {
-            "Cannot update password for non-database user"
-        }));
+    if k == Kind::Federated {
+        if req.contains_key("email") {
+            return Err(Error::bad_body("Cannot update email for non-database user"));
+        }
+        if req.contains_key("password") {
+            return Err(Error::bad_body(
+                "Cannot update password for non-database user",
+            ));
+        }
     }
-    let old_keys = Profile::of(&u);
+    let mut creds = if secondary {
+        Creds::of_profile(target.profile_data.as_ref())
+    } else {
+        Creds::of_user(&u)
+    };
+    let old_creds = creds.clone();
 
     // Identifiers.
     if let Some(v) = req.get("email") {
@@ -784,9 +901,9 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         if email.is_none() && (k == Kind::Email || (k == Kind::Database && email_required(&conn))) {
             return Err(Error::bad_body("Cannot remove the email of this user"));
         }
-        if email != u.email {
-            u.email = email;
-            u.email_verified = false;
+        if email != creds.email {
+            creds.email = email;
+            creds.email_verified = false;
         }
     }
     if let Some(v) = req.get("username") {
@@ -798,12 +915,12 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             }
             Some(n) => {
                 check_username(&conn, n)?;
-                u.username = Some(n.to_owned());
+                creds.username = Some(n.to_owned());
             }
             None if username_required(&conn) => {
                 return Err(Error::bad_body("Cannot remove the username of this user"));
             }
-            None => u.username = None,
+            None => creds.username = None,
         }
     }
     if let Some(v) = req.get("phone_number") {
@@ -813,16 +930,16 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             ));
         }
         let p = v.as_str().map(str::to_owned);
-        if p != u.phone_number {
-            u.phone_number = p;
-            u.phone_verified = false;
+        if p != creds.phone_number {
+            creds.phone_number = p;
+            creds.phone_verified = false;
         }
     }
     if let Some(b) = bool_field(&req, "email_verified") {
-        u.email_verified = b;
+        creds.email_verified = b;
     }
     if let Some(b) = bool_field(&req, "phone_verified") {
-        u.phone_verified = b;
+        creds.phone_verified = b;
     }
     if let Some(b) = bool_field(&req, "blocked") {
         u.blocked = b;
@@ -863,7 +980,7 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
     }
 
-    // Password.
+    // Password, against the target connection's policy.
     let mut new_password: Option<(String, Vec<String>)> = None;
     if let Some(v) = req.get("password") {
         let Some(pw) = v.as_str() else {
@@ -875,10 +992,12 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             ));
         }
         let policy = Policy::from_options(conn.options());
-        check_password(&policy, pw, &u)?;
-        let mut history = primary.password_history.clone();
+        let mut view = u.clone();
+        creds.to_user(&mut view);
+        check_password(&policy, pw, &view)?;
+        let mut history = target.password_history.clone();
         if policy.history_size > 0 {
-            let recent: Vec<String> = primary
+            let recent: Vec<String> = target
                 .password_hash
                 .iter()
                 .cloned()
@@ -889,7 +1008,7 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
                     "PasswordHistoryError: Password has previously been used",
                 ));
             }
-            if let Some(h) = &primary.password_hash {
+            if let Some(h) = &target.password_hash {
                 history.insert(0, h.clone());
             }
             history.truncate(policy.history_size);
@@ -900,18 +1019,37 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     }
 
     u.updated_at = time::now();
-    let new_keys = Profile::of(&u);
-    let keys_changed = new_keys.email != old_keys.email
-        || new_keys.username != old_keys.username
-        || new_keys.phone_number != old_keys.phone_number;
+    let mut new_profile = None;
+    if secondary {
+        if creds != old_creds {
+            let mut p = match &target.profile_data {
+                Some(Value::Object(o)) => o.clone(),
+                _ => Map::new(),
+            };
+            creds.to_profile(&mut p);
+            let p = Value::Object(p);
+            if let Some(i) = identities
+                .iter_mut()
+                .find(|i| i.connection_id == target.connection_id)
+            {
+                i.profile_data = Some(p.clone());
+            }
+            new_profile = Some(p);
+        }
+    } else {
+        creds.to_user(&mut u);
+    }
     let tx = db.begin().await?;
-    if keys_changed {
-        users::replace_keys(&tx, tenant, &primary, &keys_for(&conn, &new_keys))
+    if !creds.same_keys(&old_creds) {
+        users::replace_keys(&tx, tenant, &target, &keys_for(&conn, &creds))
             .await
             .map_err(conflict_or)?;
     }
+    if let Some(p) = &new_profile {
+        users::set_profile_data(&tx, tenant, &target, p).await?;
+    }
     if let Some((hash, history)) = &new_password {
-        users::set_password(&tx, tenant, &primary, hash, history).await?;
+        users::set_password(&tx, tenant, &target, hash, history).await?;
     }
     if metadata_changed {
         users::write_attrs(
@@ -962,6 +1100,7 @@ fn profile_data(u: &UserRow) -> Value {
 }
 
 async fn post_identities(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    check_self(&ctx, input.path("id"), &["update:users"])?;
     let req = input.body_object();
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     if req.contains_key("link_with") {
@@ -1076,6 +1215,7 @@ fn user_from_identity(i: &IdentityRow, now: &str) -> UserRow {
 }
 
 async fn delete_user_identity(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    check_self(&ctx, input.path("id"), &["update:users"])?;
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     let (mut u, identities) = load(db, tenant, input.path("id")).await?;
     let provider = input.path("provider");
