@@ -5,31 +5,47 @@ use gatehouse_testkit::{TestServer, backends, spawn::call, spawn_on};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-// ---- the one place that makes connections (switch to POST /connections once it lands) ----
+// ---- the one place that makes connections ----
 
-/// Inserts a connection row straight into the server's database; returns its id.
-async fn connection(s: &TestServer, name: &str, strategy: &str, options: Value) -> String {
-    let db = Db::connect(&s.db.url).await.unwrap();
-    let id = gatehouse_core::ids::prefixed("con", 16);
-    let body = json!({"id": id, "options": options, "strategy": strategy, "name": name});
-    db.execute(
-        "INSERT INTO connections (tenant_id, id, name, strategy, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        params![DEFAULT_TENANT, &id, name, strategy, body, gatehouse_store::seq_now(), "2024-01-01T00:00:00.000Z"],
-    )
-    .await
-    .unwrap();
-    id
+/// Creates a connection through the API; returns its id. A database connection gets
+/// `passwordPolicy: none` unless `options` says otherwise (Auth0's default is `good`; the tests
+/// of other rules use short passwords).
+async fn connection(s: &TestServer, name: &str, strategy: &str, mut options: Value) -> String {
+    let t = s.mgmt_token().await;
+    if strategy == "auth0" && options.get("passwordPolicy").is_none() {
+        options["passwordPolicy"] = json!("none");
+    }
+    let body = json!({"name": name, "strategy": strategy, "options": options});
+    let (st, c) = call(s, &t, Method::POST, "/connections", Some(body)).await;
+    assert_eq!(st, 201, "{c}");
+    c["id"].as_str().unwrap().to_owned()
 }
 
-/// The database connection the Auth0 tenant of the recordings has.
+/// The tenant's `Username-Password-Authentication` (made on first start), with the options the
+/// Auth0 tenant of the recordings has.
 async fn upa(s: &TestServer) -> String {
-    connection(
+    let t = s.mgmt_token().await;
+    let (st, list) = call(
         s,
-        "Username-Password-Authentication",
-        "auth0",
-        json!({"passwordPolicy": "good", "requires_username": true}),
+        &t,
+        Method::GET,
+        "/connections?name=Username-Password-Authentication",
+        None,
     )
-    .await
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let patch = json!({"options": {"passwordPolicy": "good", "requires_username": true}});
+    let (st, c) = call(
+        s,
+        &t,
+        Method::PATCH,
+        &format!("/connections/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    id
 }
 
 fn keys(v: &Value) -> Vec<&str> {

@@ -317,6 +317,10 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             .await
             .context("inserting a credential")?;
     }
+    // As Auth0 does, a new application is enabled on the connections other clients use.
+    gatehouse_store::connections::enable_for_new_client(&tx, ctx.tenant_id(), &row.client_id)
+        .await
+        .context("enabling the new client on connections")?;
     tx.commit().await.context("committing a new client")?;
     Ok(Reply::json(render(
         ctx.tenant_id(),
