@@ -110,9 +110,9 @@ mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/users-$BACKEND-latest.json"
 {
   for k in "${ORDER[@]}"; do
-    jq -c --arg k "$k" --arg label "${LABELS[$k]}" --arg kind "${KINDS[$k]}" \
+    jq -c --arg k "$k" --arg lbl "${LABELS[$k]}" --arg kind "${KINDS[$k]}" \
       --arg matches "${MATCHES[$k]:-1}" --arg rss "${RSS_AFTER[$k]}" \
-      '. + {key: $k, label: $label, kind: $kind, matches: $matches, rss_kb_after: ($rss | tonumber? // null)}' \
+      '. + {key: $k, label: $lbl, kind: $kind, matches: $matches, rss_kb_after: ($rss | tonumber? // null)}' \
       "$WORK/$k.json"
   done
 } | jq -s \
@@ -128,7 +128,7 @@ OUT="$RESULTS_DIR/users-$BACKEND-latest.json"
   def r3: if . == null then null else (. * 1000 | round) / 1000 end;
   ($h[0]) as $h
   | (if $h.status == "ok" then $h.rps else null end) as $ceil
-  | def limit($kind): if $kind == "exact" then 20 else 100 end;
+  | def p99_limit($kind): if $kind == "exact" then 20 else 100 end;
   {
     when: $when, commit: $commit, dirty_tree: ($dirty == "true"),
     machine: {cores: $cores, cpu: $cpu, loadavg_1m_before: ($load_before | tonumber),
@@ -144,8 +144,8 @@ OUT="$RESULTS_DIR/users-$BACKEND-latest.json"
     health: $h,
     scenarios: [ .[] | . + {
       ratio_to_health: (if .status == "ok" and $ceil != null and $ceil > 0 then .rps / $ceil else null end | r3),
-      target: {p99_ms_below: limit(.kind),
-               verdict: (if .status != "ok" then "n/a" elif .p99_ms < limit(.kind) then "PASS" else "MISS" end)}} ],
+      target: {p99_ms_below: p99_limit(.kind),
+               verdict: (if .status != "ok" then "n/a" elif .p99_ms < p99_limit(.kind) then "PASS" else "MISS" end)}} ],
     server_alive_after_run: $alive
   }' >"$OUT"
 
