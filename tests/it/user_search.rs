@@ -612,10 +612,20 @@ async fn plans_use_indexes() {
                 r#"identities.connection:"google-oauth2" AND name:name\ 7*"#,
                 None,
             ),
+            (
+                r#"identities.connection:"google-oauth2" AND name:"Name 12341""#,
+                None,
+            ),
+            // 14% of the tenant: PostgreSQL rightly counts it with a scan and a hash join.
+            (r#"identities.connection:"google-oauth2""#, None),
             ("identities.user_id:4242", None),
+            ("identities.user_id:4242 AND name:name*", None),
             ("email.domain:example7.com", None),
             (r"name:name\ 4321* OR email:user77*", None),
             ("", Some("created_at:-1")),
+            // Leading wildcards scan the tenant's rows by design (no trigram index).
+            ("name:*4321", None),
+            ("email:*r12345@*", None),
         ];
         for (q, sort) in cases {
             let req = SearchRequest {
@@ -656,13 +666,22 @@ async fn plans_use_indexes() {
                 });
                 // Ordered walks of the whole tenant are fine only for the page of a sort-only
                 // listing (it stops after LIMIT rows).
-                if q.is_empty() {
+                if q.is_empty()
+                    || q.contains(":*")
+                    || q == r#"identities.connection:"google-oauth2""#
+                {
                     continue;
                 }
                 assert!(!full_scan, "{} {what} of {q:?} scans a table", b.name());
             }
+            let t = std::time::Instant::now();
             let r = search(&db, "t1", &req).await.unwrap().unwrap();
-            eprintln!("   => {} of {:?}", r.user_ids.len(), r.total);
+            eprintln!(
+                "   => {} of {:?} in {:?}",
+                r.user_ids.len(),
+                r.total,
+                t.elapsed()
+            );
         }
     }
 }

@@ -200,18 +200,24 @@ pub fn plan(d: Dialect, tenant: &str, req: &SearchRequest<'_>) -> Result<Plan, S
         });
     }
     let mut sql = translate::Sql::new(d, tenant);
-    let mut wheres = vec!["tenant_id = $1".to_owned()];
+    let mut filters = Vec::new();
     if let Some(q) = req.q {
         let ast = parser::parse(q)?;
         if ast != parser::Node::All {
-            wheres.push(sql.node(&ast)?);
+            filters.push(ast);
         }
     }
     if let Some(c) = req.connection {
-        let p = sql.bind(c);
-        wheres.push(format!(
-            "users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = {p})"
-        ));
+        filters.push(parser::Node::Leaf {
+            field: Some("identities.connection".into()),
+            value: parser::Value::Exact(c.to_owned()),
+        });
+    }
+    let mut wheres = vec!["tenant_id = $1".to_owned()];
+    match filters.len() {
+        0 => {}
+        1 => wheres.push(sql.node(&filters[0])?),
+        _ => wheres.push(sql.node(&parser::Node::And(filters))?),
     }
     let order = order_by(req.sort, d)?;
     let where_sql = wheres.join(" AND ");
@@ -352,12 +358,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.page_sql,
-            "SELECT user_id FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4) ORDER BY logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
+            "SELECT user_id FROM users WHERE tenant_id = $1 AND ((name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $4)) ORDER BY logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
         );
         assert_eq!(p.page_params.len(), 6);
         assert_eq!(
             p.count_sql,
-            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4)"
+            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND ((name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $4))"
         );
         assert_eq!(p.count_params.len(), 4);
         // `*` and an empty query list everyone.
