@@ -347,6 +347,8 @@ async fn every_query_form_finds_exactly_its_users() {
             ("_exists_:app_metadata.sub", &[1]),
             ("_exists_:user_metadata", &[1]),
             ("NOT _exists_:app_metadata", &[3, 4]),
+            ("_exists_:identities", &[1, 2, 3, 4]),
+            ("_exists_:identities.connection AND blocked:true", &[2]),
             // Bare terms: the default fields.
             ("jane", &[1]),
             ("JOHNNY", &[2]),

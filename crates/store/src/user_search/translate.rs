@@ -299,6 +299,10 @@ impl Sql {
             let path = self.c("a.path");
             return self.attrs(&format!("{path} >= {lo} AND {path} < {hi}"));
         }
+        if field == "identities" {
+            // Every user has at least its primary identity.
+            return self.identities("1 = 1");
+        }
         match target(field, self.d) {
             Target::Text {
                 expr,
@@ -925,6 +929,10 @@ mod tests {
         assert_eq!(lite("_exists_:logins_count"), "logins_count > 0");
         assert_eq!(lite("_exists_:email_verified"), "1 = 1");
         assert_eq!(lite("_exists_:nope"), "1 = 0");
+        assert_eq!(
+            lite("_exists_:identities"),
+            "users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND 1 = 1)"
+        );
         assert_eq!(lite("nope:x"), "1 = 0");
         assert_eq!(lite("app_metadata:x"), "1 = 0");
         assert_eq!(lite("organization_id:org_1"), "1 = 0");
