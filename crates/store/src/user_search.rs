@@ -4,59 +4,66 @@
 //! the database does the filtering, ordering and counting. Every value is a bound parameter.
 //!
 //! What Auth0 documents, and what this relies on ("User Search Query Syntax", "User Search",
-//! "User Search Best Practices", "View Search Results by Page", "Sort Search Results"):
+//! "User Search Best Practices", "View Search Results by Page", "Sort Search Results", the
+//! Management API spec of `GET /users`); quotes are Auth0's words:
 //!
 //! - "The query string is parsed into a series of terms and operators: A term can be a single
 //!   word such as `jane` or `smith`. A term can be a phrase surrounded by double quotes
 //!   (`"green apple"`) […] A term without a field name will not match text in the user metadata
 //!   fields. Multiple terms can be grouped together with parentheses to form sub-queries."
-//!   Bare terms are searched in [`translate::DEFAULT_FIELDS`] (Auth0 does not list them).
+//!   Bare terms are searched in `translate::DEFAULT_FIELDS` (Auth0 does not list them).
 //! - "Search values for the normalized user fields (`email`, `name`, `given_name`, `family_name`,
 //!   and `nickname`) are case insensitive. All other fields (including all
 //!   `app_metadata`/`user_metadata` fields) are case sensitive."
-//! - "Operators (`AND`, `OR`, `NOT`) work on all normalized user fields and root metadata fields.
-//!   Operators should always be capitalized." Lucene's `&&`, `||`, `!`, `+` and `-` are accepted
-//!   too. Terms joined by whitespace follow Lucene's default operator, OR (Auth0: "Escape the
-//!   space character (for example, `q=name:John Doe` → `q=name:John\ Doe`)"); `+term` is
-//!   required and `-term` / `NOT term` excluded, as in Lucene. A clause list that only
-//!   excludes (`NOT _exists_:x`) means "every user but…", so Auth0's example
+//! - "Operators (`AND`, `OR`, `NOT`) work on all normalized user fields and root metadata fields."
+//!   "Operators should always be capitalized." Lucene's `&&`, `||`, `!`, `+` and `-` are
+//!   accepted too. Terms joined by whitespace follow Lucene's default operator, OR (Auth0's
+//!   performance advice is to escape spaces, `name:John\ Doe`, because `name:John Doe` is two
+//!   terms); `+term` is required and `-term` / `NOT term` excluded, as in Lucene. A clause list
+//!   that only excludes (`NOT _exists_:x`) means "every user but…", so Auth0's example
 //!   `email_verified:false OR NOT _exists_:email_verified` reads as written.
-//! - Searchable fields: the normalized profile (`user_id`, `email`, `email_verified`, `username`,
-//!   `name`, `nickname`, `given_name`, `family_name`) and "phone_number, phone_verified,
-//!   logins_count, created_at, updated_at, last_login, last_ip, blocked, email.domain" plus
-//!   `identities.connection|provider|user_id|isSocial`. Metadata: "To search a scalar value
-//!   nested in another object, use the path to the field. For example,
-//!   `app_metadata.subscription.plan:"gold"`. […] To search fields in objects nested in arrays,
-//!   use the path to the field and ignore the array level" (`user_attrs` stores exactly that).
-//!   "Metafields that contain an empty array, empty object, or a null value are not indexed."
-//!   Any other field (`organization_id`, `picture`, …) matches nothing, as an unmapped field
-//!   does in Elasticsearch.
+//! - Searchable fields: "all the normalized user profile fields" (`user_id`, `email`,
+//!   `email_verified`, `username`, `name`, `nickname`, `given_name`, `family_name`) and the table
+//!   of `phone_number`, `phone_verified`, `logins_count`, `created_at`, `updated_at`,
+//!   `last_login`, `last_ip`, `blocked`, `email.domain` (and `organization_id`, which has no data
+//!   here yet), plus `identities.connection|provider|user_id|isSocial`. Metadata: "In order to
+//!   search a scalar value nested in another object, use the path to the field. For example,
+//!   `app_metadata.subscription.plan:"gold"`" and, for arrays, "use the path to the field and
+//!   ignore the array level" (`user_attrs` stores exactly that). Any other field (`picture`,
+//!   `organization_id`, …) matches nothing, as an unmapped field does in Elasticsearch.
 //! - "User fields are not tokenized like in v2, so `user_id:auth0` will not match a `user_id`
 //!   with value `auth0|12345`, instead, use `user_id:auth0*`": a term matches the whole value.
 //! - "To find exact matches, use double quotes: `name:"jane smith"`."
 //! - "Wildcard searches can be run on terms using the asterisk character (`*`) to replace zero
-//!   or more characters: `name:john*`. […] For suffix matching, literals must have 3 characters
-//!   or more. For example, `name:*usa` is allowed, but `name:*sa` is not." and "The question
-//!   mark character (`?`), is currently not supported" (rejected; escape it to search for it).
-//!   Examples: `name:*john*`, `name:jane*smith`.
-//! - "Range and wildcard searches are not available on user_metadata fields" (rejected; they
+//!   or more characters: `name:john*`." "The question mark character (`?`), is currently not
+//!   supported" (refused; escape it to search for it). Examples: `name:*john*`,
+//!   `name:jane*smith`. The current page (read in its Japanese edition) adds that for suffix
+//!   matching the literal needs 3 characters or more: `name:*usa` is allowed, `name:*sa` is not.
+//! - "Range and wildcard searches are not available on user_metadata fields" (refused; they
 //!   work on `app_metadata`).
 //! - "For inclusive ranges use square brackets: `[min TO max]`, and for exclusive ranges use
 //!   curly brackets: `{min TO max}`. Curly and square brackets can be combined in the same range
 //!   expression: `logins_count:[100 TO 200}`. You can also use wildcards within ranges."
 //!   Examples: `last_login:[* TO 2017-12-31]`, `last_login:{2017-11 TO 2017-12]`,
-//!   `updated_at:[2018-01-15 TO *]`. Partial dates round as in Elasticsearch.
+//!   `updated_at:[2018-01-15 TO *]`. Partial dates round as in Elasticsearch (`gt`/`lte` up to
+//!   the end of the period, `gte`/`lt` down to its start).
 //! - `_exists_:field`, e.g. "`(NOT _exists_:logins_count OR logins_count:0)`" — users who never
 //!   logged in have no `logins_count` in Auth0, so `_exists_:logins_count` is `logins_count > 0`.
 //! - Sort: "pass a `field:order` value to the `sort` parameter […] order can be set to `1` for
 //!   ascending order and `-1` for descending." "Sorting by `app_metadata` or `user_metadata` is
 //!   not supported." Without `sort` the order is stable: `seq`, then `user_id`.
 //! - "Auth0 limits the total number of users you can retrieve to 1000, so for example, 100 users
-//!   per page for 10 pages." The API's 400: "You can only page through the first 1000 records.
-//!   See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation."
+//!   per page for 10 pages." The spec's 400: "You can only page through the first 1000 records.
+//!   See <https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation>."
 //!   (`offset + limit > 1000`); `total` is the full count.
-//! - `search_engine`: "You are not allowed to use search_engine=v1." / "You are not allowed to
-//!   use search_engine=v2. Use search_engine=v3 instead." ([`check_search_engine`]).
+//! - `search_engine`: the spec's 400s "You are not allowed to use search_engine=v1." and "You are
+//!   not allowed to use search_engine=v2. Use search_engine=v3 instead."
+//!   ([`check_search_engine`]).
+//!
+//! Limits of this implementation: queries are bounded ([`MAX_QUERY_LEN`], [`MAX_DEPTH`],
+//! [`MAX_LEAVES`]); wildcards that start with `*` cannot use an index and read the tenant's rows
+//! (Auth0 advises against them too); case folding is SQLite's `lower()` (ASCII only) on SQLite
+//! and PostgreSQL's on PostgreSQL.
 
 mod parser;
 mod translate;
@@ -200,18 +207,24 @@ pub fn plan(d: Dialect, tenant: &str, req: &SearchRequest<'_>) -> Result<Plan, S
         });
     }
     let mut sql = translate::Sql::new(d, tenant);
-    let mut wheres = vec!["tenant_id = $1".to_owned()];
+    let mut filters = Vec::new();
     if let Some(q) = req.q {
         let ast = parser::parse(q)?;
         if ast != parser::Node::All {
-            wheres.push(sql.node(&ast)?);
+            filters.push(ast);
         }
     }
     if let Some(c) = req.connection {
-        let p = sql.bind(c);
-        wheres.push(format!(
-            "users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = {p})"
-        ));
+        filters.push(parser::Node::Leaf {
+            field: Some("identities.connection".into()),
+            value: parser::Value::Exact(c.to_owned()),
+        });
+    }
+    let mut wheres = vec!["tenant_id = $1".to_owned()];
+    match filters.len() {
+        0 => {}
+        1 => wheres.push(sql.node(&filters[0])?),
+        _ => wheres.push(sql.node(&parser::Node::And(filters))?),
     }
     let order = order_by(req.sort, d)?;
     let where_sql = wheres.join(" AND ");
@@ -352,12 +365,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             p.page_sql,
-            "SELECT user_id FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4) ORDER BY logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
+            "SELECT user_id FROM users WHERE tenant_id = $1 AND ((name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $4)) ORDER BY logins_count DESC, seq, user_id LIMIT $5 OFFSET $6"
         );
         assert_eq!(p.page_params.len(), 6);
         assert_eq!(
             p.count_sql,
-            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND (name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND i.connection = $4)"
+            "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND ((name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3) AND EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $4))"
         );
         assert_eq!(p.count_params.len(), 4);
         // `*` and an empty query list everyone.

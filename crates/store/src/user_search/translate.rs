@@ -166,6 +166,9 @@ fn bad(message: String) -> SearchError {
 pub struct Sql {
     d: Dialect,
     pub params: Vec<P>,
+    /// Whether sub-queries on identities and metadata are written as correlated `EXISTS`
+    /// (probed per candidate user) rather than `user_id IN (…)` (driven from the sub-query).
+    correlate: bool,
 }
 
 impl Sql {
@@ -173,6 +176,31 @@ impl Sql {
         Self {
             d,
             params: vec![P::from(tenant)],
+            correlate: false,
+        }
+    }
+
+    /// Whether `n` narrows `users` through one of its own indexes (an exact value, a prefix or
+    /// a range on an indexed column, or alternatives that all do).
+    fn is_anchor(&self, n: &Node) -> bool {
+        let narrows = |v: &Value| match v {
+            Value::Exact(_) => true,
+            Value::Pattern(p) => matches!(p.first(), Some(Pat::Lit(_))),
+            Value::Range(lo, hi) => !(*lo == Bound::Open && *hi == Bound::Open),
+        };
+        match n {
+            Node::Leaf { field: None, value } => narrows(value),
+            Node::Leaf {
+                field: Some(f),
+                value,
+            } => match target(f, self.d) {
+                Target::Text { identity, .. } => !identity && narrows(value),
+                Target::Int { .. } | Target::Date { .. } => narrows(value),
+                _ => false,
+            },
+            Node::Or(parts) => !parts.is_empty() && parts.iter().all(|p| self.is_anchor(p)),
+            Node::And(parts) => parts.iter().any(|p| self.is_anchor(p)),
+            _ => false,
         }
     }
 
@@ -202,7 +230,17 @@ impl Sql {
         Ok(match n {
             Node::All => "1 = 1".into(),
             Node::Not(inner) => format!("NOT ({})", self.node(inner)?),
-            Node::And(parts) => self.join(parts, " AND ", "1 = 1")?,
+            Node::And(parts) => {
+                // SQLite assumes an `IN (SELECT …)` list is short and drives the query from it;
+                // when a sibling narrows `users` through an index, probing the identities or
+                // metadata of those few users is much cheaper than reading every user of a
+                // connection (PostgreSQL plans both forms as the same semi-join).
+                let saved = self.correlate;
+                self.correlate |= parts.iter().any(|p| self.is_anchor(p));
+                let out = self.join(parts, " AND ", "1 = 1");
+                self.correlate = saved;
+                out?
+            }
             Node::Or(parts) => self.join(parts, " OR ", "1 = 0")?,
             Node::Exists(field) => self.exists(field),
             Node::Leaf {
@@ -231,14 +269,26 @@ impl Sql {
     }
 
     fn identities(&self, pred: &str) -> String {
-        format!(
-            "users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND {pred})"
-        )
+        self.sub("user_identities", "i", pred)
     }
 
     fn attrs(&self, pred: &str) -> String {
+        self.sub("user_attrs", "a", pred)
+    }
+
+    fn sub(&self, table: &str, alias: &str, pred: &str) -> String {
+        if self.correlate {
+            format!(
+                "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.tenant_id = $1 AND {alias}.user_id = users.user_id AND {pred})"
+            )
+        } else {
+            self.sub_in(table, alias, pred)
+        }
+    }
+
+    fn sub_in(&self, table: &str, alias: &str, pred: &str) -> String {
         format!(
-            "users.user_id IN (SELECT a.user_id FROM user_attrs a WHERE a.tenant_id = $1 AND {pred})"
+            "users.user_id IN (SELECT {alias}.user_id FROM {table} {alias} WHERE {alias}.tenant_id = $1 AND {pred})"
         )
     }
 
@@ -248,6 +298,10 @@ impl Sql {
             let hi = self.bind(format!("{field}/"));
             let path = self.c("a.path");
             return self.attrs(&format!("{path} >= {lo} AND {path} < {hi}"));
+        }
+        if field == "identities" {
+            // Every user has at least its primary identity.
+            return self.identities("1 = 1");
         }
         match target(field, self.d) {
             Target::Text {
@@ -303,7 +357,12 @@ impl Sql {
             } => {
                 let pred = self.text(field, &expr, ci, lower_value, value)?;
                 Ok(if identity {
-                    self.identities(&pred)
+                    // An identity's own id finds one user: always drive from it.
+                    if field == "identities.user_id" && matches!(value, Value::Exact(_)) {
+                        self.sub_in("user_identities", "i", &pred)
+                    } else {
+                        self.identities(&pred)
+                    }
                 } else if nullable {
                     format!("({expr} IS NOT NULL AND {pred})")
                 } else {
@@ -846,11 +905,34 @@ mod tests {
     }
 
     #[test]
+    fn sub_queries_correlate_next_to_an_indexed_sibling() {
+        assert_eq!(
+            lite("identities.connection:c AND name:jo*"),
+            "(EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $2) AND (name IS NOT NULL AND lower(name) >= lower($3) AND lower(name) < lower($3) || $4))"
+        );
+        assert_eq!(
+            lite("email:a@b.c AND NOT (app_metadata.x:1 OR identities.isSocial:true)"),
+            "((email IS NOT NULL AND email = $2) AND (1 = 1 AND NOT ((EXISTS (SELECT 1 FROM user_attrs a WHERE a.tenant_id = $1 AND a.user_id = users.user_id AND a.path = $3 AND (a.value_text = $4 OR a.value_num = CAST($5 AS REAL))) OR EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.is_social = $6)))))"
+        );
+        assert!(lite("identities.user_id:1 AND name:jo*").contains("users.user_id IN"));
+        // Without an indexed sibling the sub-query drives.
+        assert!(lite("identities.connection:c AND blocked:true").contains("users.user_id IN"));
+        assert!(lite("identities.connection:c OR name:jo*").contains("users.user_id IN"));
+        assert!(lite("app_metadata.x:1 AND name:*abc").contains("users.user_id IN"));
+        assert!(lite("app_metadata.x:1 AND (name:a OR c)").contains("EXISTS"));
+        assert!(lite("app_metadata.x:1 AND (name:a OR blocked:true)").contains("users.user_id IN"));
+    }
+
+    #[test]
     fn exists_and_unknown_fields() {
         assert_eq!(lite("_exists_:email"), "email IS NOT NULL");
         assert_eq!(lite("_exists_:logins_count"), "logins_count > 0");
         assert_eq!(lite("_exists_:email_verified"), "1 = 1");
         assert_eq!(lite("_exists_:nope"), "1 = 0");
+        assert_eq!(
+            lite("_exists_:identities"),
+            "users.user_id IN (SELECT i.user_id FROM user_identities i WHERE i.tenant_id = $1 AND 1 = 1)"
+        );
         assert_eq!(lite("nope:x"), "1 = 0");
         assert_eq!(lite("app_metadata:x"), "1 = 0");
         assert_eq!(lite("organization_id:org_1"), "1 = 0");
