@@ -457,7 +457,8 @@ impl Db {
     }
 
     /// A read-only statement that may visit many rows (searches, counts): on SQLite it runs on
-    /// the blocking pool so that it never stalls the async workers.
+    /// the blocking pool so that it never stalls the async workers; on PostgreSQL it is prepared
+    /// afresh (not kept in the connection's statement cache).
     pub async fn query_scan(&self, sql: &str, params: Vec<P>) -> DbResult<Vec<Row>> {
         match &self.inner {
             DbInner::Sqlite(pool) => {
@@ -478,7 +479,16 @@ impl Db {
                 }
                 Ok(res?.0)
             }
-            DbInner::Postgres(_) => self.query(sql, params).await,
+            // Not cached: search statements vary with the query's shape, and a per-connection
+            // statement cache would grow with every shape a caller invents.
+            DbInner::Postgres(pool) => {
+                let client = pool.get().await.context("PostgreSQL pool")?;
+                let stmt = client
+                    .prepare(sql)
+                    .await
+                    .with_context(|| format!("preparing: {sql}"))?;
+                Ok(pg_run(&client, &stmt, &params).await?.0)
+            }
         }
     }
 

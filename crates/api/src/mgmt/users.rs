@@ -680,27 +680,12 @@ async fn post_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 
 async fn get_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let q = &input.query;
-    match q.get("search_engine") {
-        Some("v1") => {
-            return Err(Error::InvalidQueryString(
-                "You are not allowed to use search_engine=v1.".into(),
-            ));
-        }
-        Some("v2") => {
-            return Err(Error::InvalidQueryString(
-                "You are not allowed to use search_engine=v2. Use search_engine=v3 instead.".into(),
-            ));
-        }
-        _ => {}
-    }
+    user_search::check_search_engine(q.get("search_engine"))
+        .map_err(|e| Error::InvalidQueryString(e.message.into()))?;
+    // `search` refuses pages past Auth0's first 1000 results.
     let page = q.i64("page").unwrap_or(0).max(0);
     let per_page = q.i64("per_page").unwrap_or(50).clamp(0, 100);
     let offset = page.saturating_mul(per_page);
-    if offset.saturating_add(per_page) > 1000 {
-        return Err(Error::InvalidQueryString(
-            "You can only page through the first 1000 records. See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation.".into(),
-        ));
-    }
     let include_totals = q.bool("include_totals").unwrap_or(false);
     let req = SearchRequest {
         q: q.get("q").filter(|s| !s.trim().is_empty()),

@@ -139,7 +139,7 @@ CREATE TABLE user_attrs (
     value_num  DOUBLE PRECISION
 );
 CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id);
-CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text);
+-- (user search compares value_text byte-wise: see user_attrs_search_text below)
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 
 -- ## Search indexes (user search)
