@@ -165,4 +165,4 @@ CREATE INDEX users_search_last_login ON users (tenant_id, last_login COLLATE "C"
 CREATE INDEX user_identities_search_connection ON user_identities (tenant_id, connection COLLATE "C", user_id);
 CREATE INDEX user_identities_search_provider ON user_identities (tenant_id, provider COLLATE "C", user_id);
 CREATE INDEX user_identities_search_user_id ON user_identities (tenant_id, identity_user_id COLLATE "C");
-CREATE INDEX user_attrs_search_text ON user_attrs (tenant_id, path, value_text COLLATE "C");
+CREATE INDEX user_attrs_search_text ON user_attrs (tenant_id, path, value_text COLLATE "C", user_id);

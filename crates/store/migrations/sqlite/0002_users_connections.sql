@@ -139,7 +139,8 @@ CREATE TABLE user_attrs (
     value_num  REAL
 );
 CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id);
-CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text);
+-- user_id too: a metadata search reads its users (and counts them) from the index alone.
+CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text, user_id);
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 
 -- ## Search indexes (user search)

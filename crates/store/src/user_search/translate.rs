@@ -180,6 +180,15 @@ impl Sql {
         }
     }
 
+    /// Every sub-query on identities and metadata as a correlated `EXISTS`: for a page read in
+    /// `seq` order that stops after a few rows (see `user_search::plan`).
+    pub fn correlated(d: Dialect, tenant: &str) -> Self {
+        Self {
+            correlate: true,
+            ..Self::new(d, tenant)
+        }
+    }
+
     /// Whether `n` narrows `users` through one of its own indexes (an exact value, a prefix or
     /// a range on an indexed column, or alternatives that all do).
     fn is_anchor(&self, n: &Node) -> bool {
@@ -364,7 +373,14 @@ impl Sql {
                         self.identities(&pred)
                     }
                 } else if nullable {
-                    format!("({expr} IS NOT NULL AND {pred})")
+                    // The null test on what the index holds (`lower(name)`), so that a count
+                    // can be answered from the index alone.
+                    let held = if ci {
+                        format!("lower({expr})")
+                    } else {
+                        expr.clone()
+                    };
+                    format!("({held} IS NOT NULL AND {pred})")
                 } else {
                     format!("({pred})")
                 })
@@ -765,11 +781,11 @@ mod tests {
     fn exact_matches_use_index_expressions() {
         assert_eq!(
             lite("name:\"Jane Smith\""),
-            "(name IS NOT NULL AND lower(name) = lower($2))"
+            "(lower(name) IS NOT NULL AND lower(name) = lower($2))"
         );
         assert_eq!(
             pg("name:\"Jane Smith\""),
-            "(name IS NOT NULL AND lower(name) COLLATE \"C\" = lower($2))"
+            "(lower(name) IS NOT NULL AND lower(name) COLLATE \"C\" = lower($2))"
         );
         let (s, p) = sql(Dialect::Sqlite, "email:Jane@Example.com");
         assert_eq!(s, "(email IS NOT NULL AND email = $2)");
@@ -793,7 +809,7 @@ mod tests {
         let (s, p) = sql(Dialect::Sqlite, "name:Jo*");
         assert_eq!(
             s,
-            "(name IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3)"
+            "(lower(name) IS NOT NULL AND lower(name) >= lower($2) AND lower(name) < lower($2) || $3)"
         );
         assert_eq!(texts(&p), ["t", "Jo", "\u{10FFFF}"]);
         assert_eq!(
@@ -805,12 +821,15 @@ mod tests {
     #[test]
     fn other_patterns() {
         let (s, p) = sql(Dialect::Sqlite, "name:*usa");
-        assert_eq!(s, "(name IS NOT NULL AND lower(name) GLOB lower($2))");
+        assert_eq!(
+            s,
+            "(lower(name) IS NOT NULL AND lower(name) GLOB lower($2))"
+        );
         assert_eq!(texts(&p), ["t", "*usa"]);
         let (s, p) = sql(Dialect::Postgres, "name:jane*smith");
         assert_eq!(
             s,
-            "(name IS NOT NULL AND lower(name) COLLATE \"C\" >= lower($2) AND lower(name) COLLATE \"C\" < lower($2) || $3 AND lower(name) COLLATE \"C\" LIKE lower($4) ESCAPE '!')"
+            "(lower(name) IS NOT NULL AND lower(name) COLLATE \"C\" >= lower($2) AND lower(name) COLLATE \"C\" < lower($2) || $3 AND lower(name) COLLATE \"C\" LIKE lower($4) ESCAPE '!')"
         );
         assert_eq!(texts(&p), ["t", "jane", "\u{10FFFF}", "jane%smith"]);
         // Literal wildcard characters of the backends are escaped.
@@ -908,7 +927,7 @@ mod tests {
     fn sub_queries_correlate_next_to_an_indexed_sibling() {
         assert_eq!(
             lite("identities.connection:c AND name:jo*"),
-            "(EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $2) AND (name IS NOT NULL AND lower(name) >= lower($3) AND lower(name) < lower($3) || $4))"
+            "(EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.connection = $2) AND (lower(name) IS NOT NULL AND lower(name) >= lower($3) AND lower(name) < lower($3) || $4))"
         );
         assert_eq!(
             lite("email:a@b.c AND NOT (app_metadata.x:1 OR identities.isSocial:true)"),
