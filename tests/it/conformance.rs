@@ -24,6 +24,33 @@ fn must_pass() -> Vec<String> {
         .collect()
 }
 
+/// The recorded tenant's configuration that the cassettes take for granted: its
+/// `Username-Password-Authentication` requires a username (TestAccUser* create users with one;
+/// a new tenant's database connection does not).
+async fn like_the_recorded_tenant(s: &gatehouse_testkit::TestServer) {
+    use gatehouse_testkit::spawn::call;
+    use reqwest::Method;
+    let t = s.mgmt_token().await;
+    let path = "/connections?name=Username-Password-Authentication";
+    let (st, list) = call(s, &t, Method::GET, path, None).await;
+    assert_eq!(st, 200, "{list}");
+    let id = list[0]["id"]
+        .as_str()
+        .expect("the tenant's database connection");
+    let mut options = list[0]["options"].clone();
+    options["requires_username"] = serde_json::json!(true);
+    let body = serde_json::json!({ "options": options });
+    let (st, c) = call(
+        s,
+        &t,
+        Method::PATCH,
+        &format!("/connections/{id}"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+}
+
 #[tokio::test]
 async fn cassettes() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("cassettes"))
@@ -44,6 +71,7 @@ async fn cassettes() {
     }
     for b in backends() {
         let s = spawn_on(&b).await;
+        like_the_recorded_tenant(&s).await;
         let opts = ReplayOptions {
             base_url: s.url.clone(),
             token: s.mgmt_token().await,
