@@ -381,7 +381,15 @@ impl Db {
     /// (an optional `sqlite://` prefix is dropped).
     pub async fn connect(url: &str) -> DbResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let cfg: tokio_postgres::Config = url.parse().context("bad PostgreSQL URL")?;
+            let mut cfg: tokio_postgres::Config = url.parse().context("bad PostgreSQL URL")?;
+            // One request, one backend process: parallel workers help a lone report, but on a
+            // server answering many requests they take the cores the other requests need
+            // (measured in bench/users.sh). The URL's own `options` come after, and win.
+            let options = match cfg.get_options() {
+                Some(o) => format!("-c max_parallel_workers_per_gather=0 {o}"),
+                None => "-c max_parallel_workers_per_gather=0".to_owned(),
+            };
+            cfg.options(&options);
             let mgr = deadpool_postgres::Manager::from_config(
                 cfg,
                 tokio_postgres::NoTls,

@@ -138,7 +138,8 @@ CREATE TABLE user_attrs (
     value_text TEXT NOT NULL,
     value_num  DOUBLE PRECISION
 );
-CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id);
+-- Covering: a search probing one user's metadata reads the index alone.
+CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id, path, value_text COLLATE "C");
 -- (user search compares value_text byte-wise: see user_attrs_search_text below)
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 
@@ -147,14 +148,15 @@ CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
 -- exact and prefix (range) searches on these columns and expressions use these indexes; the
 -- case-insensitive fields are indexed lower-cased (no extra column for the writer to fill).
 -- Text is compared and indexed with COLLATE "C" (byte order, like SQLite's BINARY): prefix
--- ranges are exact and both backends order alike.
+-- ranges are exact and both backends order alike. Expression indexes INCLUDE their column: the
+-- planner answers a count from an index alone only when every column it needs is there.
 CREATE INDEX users_search_user_id ON users (tenant_id, user_id COLLATE "C");
 CREATE INDEX users_search_email ON users (tenant_id, email COLLATE "C");
-CREATE INDEX users_search_name ON users (tenant_id, lower(name) COLLATE "C");
-CREATE INDEX users_search_nickname ON users (tenant_id, lower(nickname) COLLATE "C");
-CREATE INDEX users_search_given_name ON users (tenant_id, lower(given_name) COLLATE "C");
-CREATE INDEX users_search_family_name ON users (tenant_id, lower(family_name) COLLATE "C");
-CREATE INDEX users_search_email_domain ON users (tenant_id, split_part(email, '@', 2) COLLATE "C");
+CREATE INDEX users_search_name ON users (tenant_id, lower(name) COLLATE "C") INCLUDE (name);
+CREATE INDEX users_search_nickname ON users (tenant_id, lower(nickname) COLLATE "C") INCLUDE (nickname);
+CREATE INDEX users_search_given_name ON users (tenant_id, lower(given_name) COLLATE "C") INCLUDE (given_name);
+CREATE INDEX users_search_family_name ON users (tenant_id, lower(family_name) COLLATE "C") INCLUDE (family_name);
+CREATE INDEX users_search_email_domain ON users (tenant_id, split_part(email, '@', 2) COLLATE "C") INCLUDE (email);
 CREATE INDEX users_search_username ON users (tenant_id, username COLLATE "C");
 CREATE INDEX users_search_phone_number ON users (tenant_id, phone_number COLLATE "C");
 CREATE INDEX users_search_last_ip ON users (tenant_id, last_ip COLLATE "C");

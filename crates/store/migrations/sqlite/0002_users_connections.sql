@@ -138,7 +138,8 @@ CREATE TABLE user_attrs (
     value_text TEXT NOT NULL,
     value_num  REAL
 );
-CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id);
+-- Covering: a search probing one user's metadata reads the index alone.
+CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id, path, value_text);
 -- user_id too: a metadata search reads its users (and counts them) from the index alone.
 CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text, user_id);
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);
