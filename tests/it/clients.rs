@@ -404,8 +404,15 @@ async fn delete_and_errors() {
         )
         .await;
         assert_eq!(st, 404);
+        // A new client is enabled on the tenant's database connection (the admin client uses it).
         let (st, v) = call(&s, &t, Method::GET, &format!("{path}/connections"), None).await;
-        assert_eq!((st, v), (200, json!({"connections": []})));
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(
+            v["connections"][0]["name"],
+            json!("Username-Password-Authentication"),
+            "{v}"
+        );
+        assert_eq!(v["connections"].as_array().map(Vec::len), Some(1), "{v}");
         let (st, e) = call(
             &s,
             &t,

@@ -308,9 +308,16 @@ async fn enabled_clients_in_both_directions() {
         )
         .await;
         assert_eq!(st, 200, "{v}");
-        let conns = v["connections"].as_array().unwrap();
-        assert_eq!(conns.len(), 1);
-        assert_eq!(conns[0]["id"], json!(cid));
+        // A new client is enabled on the connections other clients use (the tenant's
+        // Username-Password-Authentication, enabled for the admin client), as Auth0 does.
+        let mut names: Vec<&str> = v["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["Username-Password-Authentication", "db2"], "{v}");
 
         // Enable the admin client too, then disable the app; an unknown client changes nothing.
         let (st, _) = call(

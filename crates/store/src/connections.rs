@@ -295,7 +295,7 @@ pub async fn remove_client(x: &impl Exec, tenant: &str, client_id: &str) -> DbRe
 pub async fn enable_for_new_client(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<()> {
     x.execute(
         "INSERT INTO connection_clients (tenant_id, connection_id, client_id, seq) \
-         SELECT DISTINCT tenant_id, connection_id, $2, $3 FROM connection_clients \
+         SELECT DISTINCT tenant_id, connection_id, CAST($2 AS TEXT), CAST($3 AS BIGINT) FROM connection_clients \
          WHERE tenant_id = $1 AND client_id <> $2 \
          ON CONFLICT (tenant_id, connection_id, client_id) DO NOTHING",
         params![tenant, client_id, crate::seq_now()],
