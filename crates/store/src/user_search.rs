@@ -251,7 +251,14 @@ pub fn plan(d: Dialect, tenant: &str, req: &SearchRequest<'_>) -> Result<Plan, S
     let count_sql = match cond.as_deref().and_then(|c| c.strip_prefix(ATTRS_IN)) {
         // `rest` is the sub-query's condition and its closing parenthesis.
         Some(rest) => format!(
-            "SELECT COUNT(DISTINCT a.user_id) AS n FROM user_attrs a WHERE {}",
+            "SELECT {} AS n FROM user_attrs a WHERE {}",
+            // An exact text value matches at most one row per user (`user_attrs_user` is
+            // unique on user, path and value); numbers, ranges and patterns may match several.
+            if filter.as_ref().is_some_and(is_exact_text_metadata) {
+                "COUNT(*)"
+            } else {
+                "COUNT(DISTINCT a.user_id)"
+            },
             rest.strip_suffix(')').unwrap_or(rest)
         ),
         None => format!("SELECT COUNT(*) AS n FROM users WHERE {where_sql}"),
@@ -284,6 +291,20 @@ pub fn plan(d: Dialect, tenant: &str, req: &SearchRequest<'_>) -> Result<Plan, S
         count_params,
         walk,
     })
+}
+
+/// `app_metadata.x:"text"` / `user_metadata.x:text` with a value that is not a number.
+fn is_exact_text_metadata(n: &parser::Node) -> bool {
+    match n {
+        parser::Node::Leaf {
+            field: Some(f),
+            value: parser::Value::Exact(v),
+        } => {
+            (f.starts_with("app_metadata.") || f.starts_with("user_metadata."))
+                && translate::finite(v).is_none()
+        }
+        _ => false,
+    }
 }
 
 /// How many users a tenant has, re-counted at most every 30 s per tenant: the walk-or-sort
@@ -445,7 +466,7 @@ mod tests {
         let p = plan(Dialect::Sqlite, "t", &req(r#"app_metadata.plan:"gold""#)).unwrap();
         assert_eq!(
             p.count_sql,
-            "SELECT COUNT(DISTINCT a.user_id) AS n FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND a.value_text = $3"
+            "SELECT COUNT(*) AS n FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND a.value_text = $3"
         );
         let (walk, params) = p.walk.unwrap();
         assert_eq!(
@@ -453,6 +474,14 @@ mod tests {
             "SELECT user_id FROM users INDEXED BY users_seq WHERE tenant_id = $1 AND EXISTS (SELECT 1 FROM user_attrs a WHERE a.tenant_id = $1 AND a.user_id = users.user_id AND a.path = $2 AND a.value_text = $3) ORDER BY seq, user_id LIMIT $4 OFFSET $5"
         );
         assert_eq!(params.len(), 5);
+        // A number may match two rows of one user (`10` and `10.0`): counted distinct.
+        let num = plan(Dialect::Sqlite, "t", &req("app_metadata.tier:10")).unwrap();
+        assert!(
+            num.count_sql
+                .starts_with("SELECT COUNT(DISTINCT a.user_id) AS n FROM user_attrs a WHERE"),
+            "{}",
+            num.count_sql
+        );
         // Anything more than one metadata condition is counted over users.
         let p = plan(
             Dialect::Sqlite,

@@ -170,6 +170,10 @@ pub fn metadata_attrs(app: &Value, user: &Value) -> Vec<(String, String, Option<
     let mut out = Vec::new();
     walk("app_metadata", app, &mut out);
     walk("user_metadata", user, &mut out);
+    // Each (path, value) once per user (`user_attrs_user` is unique on it), so that a search
+    // can count matching rows without DISTINCT.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(path, text, _)| seen.insert((path.clone(), text.clone())));
     out
 }
 
@@ -735,6 +739,20 @@ pub async fn delete_for_connection(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_metadata_value_once_per_path() {
+        let app = json!({"tags": ["a", "b", "a"], "n": [1, 1]});
+        let got = metadata_attrs(&app, &Value::Null);
+        assert_eq!(
+            got,
+            vec![
+                ("app_metadata.tags".into(), "a".into(), None),
+                ("app_metadata.tags".into(), "b".into(), None),
+                ("app_metadata.n".into(), "1".into(), Some(1.0)),
+            ]
+        );
+    }
 
     #[test]
     fn flattens_metadata_leaves() {

@@ -138,8 +138,9 @@ CREATE TABLE user_attrs (
     value_text TEXT NOT NULL,
     value_num  REAL
 );
--- Covering: a search probing one user's metadata reads the index alone.
-CREATE INDEX user_attrs_user ON user_attrs (tenant_id, user_id, path, value_text);
+-- Covering: a search probing one user's metadata reads the index alone. Unique: each (path,
+-- value) once per user, so a lone metadata condition is counted without DISTINCT.
+CREATE UNIQUE INDEX user_attrs_user ON user_attrs (tenant_id, user_id, path, value_text);
 -- user_id too: a metadata search reads its users (and counts them) from the index alone.
 CREATE INDEX user_attrs_text ON user_attrs (tenant_id, path, value_text, user_id);
 CREATE INDEX user_attrs_num ON user_attrs (tenant_id, path, value_num);

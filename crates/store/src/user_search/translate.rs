@@ -685,7 +685,7 @@ fn and_or_true(preds: Vec<String>) -> String {
     }
 }
 
-fn finite(s: &str) -> Option<f64> {
+pub(crate) fn finite(s: &str) -> Option<f64> {
     // Only what reads as a JSON number (`inf`, `nan`, `0x10` are text).
     let looks_numeric = !s.is_empty()
         && s.chars()
