@@ -1,8 +1,9 @@
 //! `gatehouse-seed`: fills a Gatehouse database (SQLite file or PostgreSQL URL, already
 //! migrated and bootstrapped by one start of the server) with N deterministic users in the
-//! tenant's `Username-Password-Authentication` connection, the way the users family stores
-//! them (row, primary identity, unique keys, searchable metadata), in multi-row INSERTs, one
-//! transaction per batch. Every user has the same pre-computed bcrypt hash.
+//! tenant's `Username-Password-Authentication` connection, through the users family's own
+//! `store::users::insert_users` (row, primary identity, unique keys, searchable metadata, one
+//! multi-row INSERT per table), one transaction per batch. Every user has the same
+//! pre-computed bcrypt hash.
 //!
 //! User `i` (0-based) is, deterministically:
 //! - `user_id` `auth0|<8 hex of i><16 hex of a hash of i>`;
@@ -18,9 +19,12 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use gatehouse_store::{Db, P, bulk::insert_rows, connections, params};
+use gatehouse_store::{
+    Db, connections, params,
+    users::{self, IdentityRow, NewUser, UserRow},
+};
 
 #[derive(Parser)]
 struct Args {
@@ -265,49 +269,6 @@ fn user(i: u64) -> Seeded {
     }
 }
 
-const USER_COLUMNS: &[&str] = &[
-    "tenant_id",
-    "user_id",
-    "connection_id",
-    "connection",
-    "provider",
-    "email",
-    "email_verified",
-    "name",
-    "nickname",
-    "given_name",
-    "family_name",
-    "logins_count",
-    "last_login",
-    "app_metadata",
-    "user_metadata",
-    "body",
-    "seq",
-    "created_at",
-    "updated_at",
-];
-const IDENTITY_COLUMNS: &[&str] = &[
-    "tenant_id",
-    "connection_id",
-    "identity_user_id",
-    "user_id",
-    "connection",
-    "provider",
-    "is_social",
-    "is_primary",
-    "password_hash",
-    "seq",
-];
-const KEY_COLUMNS: &[&str] = &[
-    "tenant_id",
-    "connection_id",
-    "kind",
-    "value",
-    "identity_user_id",
-    "user_id",
-];
-const ATTR_COLUMNS: &[&str] = &["tenant_id", "user_id", "path", "value_text", "value_num"];
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -335,81 +296,56 @@ async fn main() -> anyhow::Result<()> {
     let start = u64::try_from(existing).unwrap_or(0);
     let password_hash = gatehouse_core::password::hash(&"Bench-Password-1".to_owned().into())?;
     let started = Instant::now();
-    let mut seq = gatehouse_store::seq_now();
     let mut i = start;
     let end = start + args.count;
     while i < end {
         let upto = (i + args.batch).min(end);
-        let (mut users, mut identities, mut keys, mut attrs) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::new();
         for n in i..upto {
             let u = user(n);
-            seq += 1;
             let picture = format!(
                 "https://s.gravatar.com/avatar/{:016x}{:016x}?s=480&r=pg&d=https%3A%2F%2Fcdn.auth0.com%2Favatars%2F{}.png",
                 mix(n ^ 1),
                 mix(n ^ 2),
                 u.nickname.chars().take(2).collect::<String>()
             );
-            let row: Vec<P> = params![
-                &tenant,
-                &u.user_id,
-                &conn.id,
-                &conn.name,
-                "auth0",
-                &u.email,
-                u.email_verified,
-                &u.name,
-                &u.nickname,
-                u.given,
-                u.family,
-                u.logins_count,
-                &u.last_login,
-                &u.app_metadata,
-                &u.user_metadata,
-                json!({ "picture": picture }),
-                seq,
-                &u.created_at,
-                &u.created_at,
-            ];
-            users.push(row);
-            identities.push(params![
-                &tenant,
-                &conn.id,
-                &u.identity,
-                &u.user_id,
-                &conn.name,
-                "auth0",
-                false,
-                true,
-                &password_hash,
-                seq,
-            ]);
-            keys.push(params![
-                &tenant,
-                &conn.id,
-                "email",
-                &u.email,
-                &u.identity,
-                &u.user_id
-            ]);
-            for (path, text, num) in
-                gatehouse_store::users::metadata_attrs(&u.app_metadata, &u.user_metadata)
-            {
-                attrs.push(vec![
-                    P::from(&tenant),
-                    P::from(&u.user_id),
-                    P::from(path),
-                    P::from(text),
-                    num.map_or(P::Null, P::F64),
-                ]);
-            }
+            let mut body = Map::new();
+            body.insert("picture".into(), json!(picture));
+            let row = UserRow {
+                user_id: u.user_id.clone(),
+                connection_id: conn.id.clone(),
+                connection: conn.name.clone(),
+                provider: "auth0".into(),
+                email: Some(u.email.clone()),
+                email_verified: u.email_verified,
+                name: Some(u.name),
+                nickname: Some(u.nickname),
+                given_name: Some(u.given.into()),
+                family_name: Some(u.family.into()),
+                logins_count: u.logins_count,
+                last_login: Some(u.last_login),
+                app_metadata: Some(u.app_metadata),
+                user_metadata: Some(u.user_metadata),
+                body,
+                created_at: u.created_at.clone(),
+                updated_at: u.created_at,
+                ..UserRow::default()
+            };
+            let identity = IdentityRow {
+                connection_id: conn.id.clone(),
+                identity_user_id: u.identity,
+                user_id: u.user_id,
+                connection: conn.name.clone(),
+                provider: "auth0".into(),
+                is_primary: true,
+                password_hash: Some(password_hash.clone()),
+                ..IdentityRow::default()
+            };
+            rows.push((row, identity, vec![("email", u.email)]));
         }
+        let batch: Vec<NewUser<'_>> = rows.iter().map(|(u, i, k)| (u, i, k.as_slice())).collect();
         let tx = db.begin().await?;
-        insert_rows(&tx, "users", USER_COLUMNS, users).await?;
-        insert_rows(&tx, "user_identities", IDENTITY_COLUMNS, identities).await?;
-        insert_rows(&tx, "user_keys", KEY_COLUMNS, keys).await?;
-        insert_rows(&tx, "user_attrs", ATTR_COLUMNS, attrs).await?;
+        users::insert_users(&tx, &tenant, &batch).await?;
         tx.commit().await?;
         i = upto;
         let done = i - start;

@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{DbResult, Exec, Row, params};
+use crate::{DbResult, Exec, P, Row, bulk, params};
 
 /// A user as stored (its primary identity's profile).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,6 +88,33 @@ impl UserRow {
             created_at: r.text("created_at")?,
             updated_at: r.text("updated_at")?,
         })
+    }
+
+    /// The profile columns' values, `connection_id` to `key_order` in `USER_COLUMNS` order:
+    /// what an INSERT and an UPDATE of a user both write.
+    fn profile_values(&self) -> Vec<P> {
+        params![
+            &self.connection_id,
+            &self.connection,
+            &self.provider,
+            self.email.as_deref(),
+            self.email_verified,
+            self.username.as_deref(),
+            self.phone_number.as_deref(),
+            self.phone_verified,
+            self.name.as_deref(),
+            self.nickname.as_deref(),
+            self.given_name.as_deref(),
+            self.family_name.as_deref(),
+            self.blocked,
+            self.logins_count,
+            self.last_login.as_deref(),
+            self.last_ip.as_deref(),
+            self.app_metadata.as_ref(),
+            self.user_metadata.as_ref(),
+            Value::Object(self.body.clone()),
+            self.key_order_text(),
+        ]
     }
 
     fn key_order_text(&self) -> Option<String> {
@@ -193,6 +220,98 @@ pub async fn write_attrs(
     insert_attrs(x, tenant, user_id, app, user).await
 }
 
+fn history_json(h: &[String]) -> Option<Value> {
+    (!h.is_empty()).then(|| Value::from(h.to_vec()))
+}
+
+/// `tenant_id`, then `columns` (a `", "`-separated list), then `extra`: a multi-row INSERT's
+/// column list derived from the SELECT lists above.
+fn insert_columns<'a>(columns: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    std::iter::once("tenant_id")
+        .chain(columns.split(", "))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+/// A `users` row in `insert_columns(USER_COLUMNS, &["seq"])` order.
+fn user_values(tenant: &str, u: &UserRow, seq: i64) -> Vec<P> {
+    let mut row = params![tenant, &u.user_id];
+    row.extend(u.profile_values());
+    row.extend(params![&u.created_at, &u.updated_at, seq]);
+    row
+}
+
+/// A `user_identities` row in `insert_columns(IDENTITY_COLUMNS, &["seq"])` order.
+fn identity_values(tenant: &str, i: &IdentityRow, seq: i64) -> Vec<P> {
+    params![
+        tenant,
+        &i.connection_id,
+        &i.identity_user_id,
+        &i.user_id,
+        &i.connection,
+        &i.provider,
+        i.is_social,
+        i.is_primary,
+        i.password_hash.as_deref(),
+        i.profile_data.as_ref(),
+        history_json(&i.password_history),
+        seq
+    ]
+}
+
+const KEY_COLUMNS: &[&str] = &[
+    "tenant_id",
+    "connection_id",
+    "kind",
+    "value",
+    "identity_user_id",
+    "user_id",
+];
+
+/// `user_keys` rows for one identity's keys, in `KEY_COLUMNS` order.
+fn key_values(
+    tenant: &str,
+    identity: &IdentityRow,
+    user_id: &str,
+    keys: &[UserKey],
+) -> Vec<Vec<P>> {
+    keys.iter()
+        .map(|(kind, value)| {
+            params![
+                tenant,
+                &identity.connection_id,
+                *kind,
+                value,
+                &identity.identity_user_id,
+                user_id
+            ]
+        })
+        .collect()
+}
+
+const ATTR_COLUMNS: &[&str] = &["tenant_id", "user_id", "path", "value_text", "value_num"];
+
+/// `user_attrs` rows for a user's metadata, in `ATTR_COLUMNS` order.
+fn attr_values(
+    tenant: &str,
+    user_id: &str,
+    app: Option<&Value>,
+    user: Option<&Value>,
+) -> Vec<Vec<P>> {
+    metadata_attrs(app.unwrap_or(&Value::Null), user.unwrap_or(&Value::Null))
+        .into_iter()
+        .map(|(path, text, num)| {
+            vec![
+                P::from(tenant),
+                P::from(user_id),
+                P::from(path),
+                P::from(text),
+                num.map_or(P::Null, P::F64),
+            ]
+        })
+        .collect()
+}
+
 async fn insert_attrs(
     x: &impl Exec,
     tenant: &str,
@@ -200,126 +319,44 @@ async fn insert_attrs(
     app: Option<&Value>,
     user: Option<&Value>,
 ) -> DbResult<()> {
-    let attrs = metadata_attrs(app.unwrap_or(&Value::Null), user.unwrap_or(&Value::Null));
-    // A few hundred rows per statement keeps far below both backends' parameter limits.
-    for chunk in attrs.chunks(200) {
-        let mut ps = params![tenant, user_id];
-        let mut values = Vec::with_capacity(chunk.len());
-        for (path, text, num) in chunk {
-            let i = ps.len();
-            values.push(format!(
-                "($1, $2, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION))",
-                i + 1,
-                i + 2,
-                i + 3
-            ));
-            ps.push(path.as_str().into());
-            ps.push(text.as_str().into());
-            // Bound as text and cast: one statement for both backends.
-            ps.push(num.map(|n| format!("{n:?}")).into());
-        }
-        x.execute(
-            &format!(
-                "INSERT INTO user_attrs (tenant_id, user_id, path, value_text, value_num) VALUES {}",
-                values.join(", ")
-            ),
-            ps,
-        )
-        .await?;
-    }
+    let rows = attr_values(tenant, user_id, app, user);
+    bulk::insert_rows(x, "user_attrs", ATTR_COLUMNS, rows).await?;
     Ok(())
 }
 
-async fn insert_keys(
-    x: &impl Exec,
-    tenant: &str,
-    connection_id: &str,
-    identity_user_id: &str,
-    user_id: &str,
-    keys: &[UserKey],
-) -> DbResult<()> {
-    for (kind, value) in keys {
-        x.execute(
-            "INSERT INTO user_keys (tenant_id, connection_id, kind, value, identity_user_id, user_id) VALUES ($1, $2, $3, $4, $5, $6)",
-            params![tenant, connection_id, *kind, value, identity_user_id, user_id],
-        )
-        .await?;
-    }
-    Ok(())
-}
+/// A new user as [`insert_users`] takes it: the user, its primary identity (with its
+/// pre-computed password hash, if any) and its unique keys.
+pub type NewUser<'a> = (&'a UserRow, &'a IdentityRow, &'a [UserKey]);
 
-async fn insert_identity(
-    x: &impl Exec,
-    tenant: &str,
-    identity: &IdentityRow,
-    seq: i64,
-) -> DbResult<()> {
-    x.execute(
-        "INSERT INTO user_identities (tenant_id, connection_id, identity_user_id, user_id, connection, provider, is_social, is_primary, password_hash, profile_data, password_history, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        params![
+/// Inserts new users with their primary identities, unique keys and metadata rows, in one
+/// multi-row INSERT per table. Run it inside the caller's transaction: a duplicate key or user
+/// id is a unique violation ([`crate::db::is_unique_violation`]) and the caller's rollback
+/// leaves nothing behind. No reads, no hashing: the benchmark seeder inserts its batches of
+/// users through it.
+pub async fn insert_users(x: &impl Exec, tenant: &str, batch: &[NewUser<'_>]) -> DbResult<()> {
+    let seq = crate::seq_now();
+    let (mut users, mut identities, mut keys, mut attrs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (n, (user, identity, user_keys)) in (0..).zip(batch) {
+        users.push(user_values(tenant, user, seq + n));
+        identities.push(identity_values(tenant, identity, seq + n));
+        keys.extend(key_values(tenant, identity, &user.user_id, user_keys));
+        attrs.extend(attr_values(
             tenant,
-            &identity.connection_id,
-            &identity.identity_user_id,
-            &identity.user_id,
-            &identity.connection,
-            &identity.provider,
-            identity.is_social,
-            identity.is_primary,
-            identity.password_hash.as_deref(),
-            identity.profile_data.as_ref(),
-            history_json(&identity.password_history),
-            seq
-        ],
-    )
-    .await?;
+            &user.user_id,
+            user.app_metadata.as_ref(),
+            user.user_metadata.as_ref(),
+        ));
+    }
+    bulk::insert_rows(x, "users", &insert_columns(USER_COLUMNS, &["seq"]), users).await?;
+    let identity_columns = insert_columns(IDENTITY_COLUMNS, &["seq"]);
+    bulk::insert_rows(x, "user_identities", &identity_columns, identities).await?;
+    bulk::insert_rows(x, "user_keys", KEY_COLUMNS, keys).await?;
+    bulk::insert_rows(x, "user_attrs", ATTR_COLUMNS, attrs).await?;
     Ok(())
 }
 
-fn history_json(h: &[String]) -> Option<Value> {
-    (!h.is_empty()).then(|| Value::from(h.to_vec()))
-}
-
-async fn insert_user_row(x: &impl Exec, tenant: &str, u: &UserRow, seq: i64) -> DbResult<()> {
-    x.execute(
-        &format!(
-            "INSERT INTO users (tenant_id, {USER_COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
-        ),
-        params![
-            tenant,
-            &u.user_id,
-            &u.connection_id,
-            &u.connection,
-            &u.provider,
-            u.email.as_deref(),
-            u.email_verified,
-            u.username.as_deref(),
-            u.phone_number.as_deref(),
-            u.phone_verified,
-            u.name.as_deref(),
-            u.nickname.as_deref(),
-            u.given_name.as_deref(),
-            u.family_name.as_deref(),
-            u.blocked,
-            u.logins_count,
-            u.last_login.as_deref(),
-            u.last_ip.as_deref(),
-            u.app_metadata.as_ref(),
-            u.user_metadata.as_ref(),
-            Value::Object(u.body.clone()),
-            u.key_order_text(),
-            &u.created_at,
-            &u.updated_at,
-            seq
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Inserts a new user with its primary identity, its unique keys and its metadata rows. Run it
-/// inside the caller's transaction: a duplicate key or user id is a unique violation
-/// ([`crate::db::is_unique_violation`]) and the caller's rollback leaves nothing behind. No reads,
-/// no hashing: bulk seeding calls it as it is, with a pre-computed hash on `identity`.
+/// Inserts one new user: [`insert_users`] with a batch of one.
 pub async fn insert_user(
     x: &impl Exec,
     tenant: &str,
@@ -327,26 +364,7 @@ pub async fn insert_user(
     identity: &IdentityRow,
     keys: &[UserKey],
 ) -> DbResult<()> {
-    let seq = crate::seq_now();
-    insert_user_row(x, tenant, user, seq).await?;
-    insert_identity(x, tenant, identity, seq).await?;
-    insert_keys(
-        x,
-        tenant,
-        &identity.connection_id,
-        &identity.identity_user_id,
-        &user.user_id,
-        keys,
-    )
-    .await?;
-    insert_attrs(
-        x,
-        tenant,
-        &user.user_id,
-        user.app_metadata.as_ref(),
-        user.user_metadata.as_ref(),
-    )
-    .await
+    insert_users(x, tenant, &[(user, identity, keys)]).await
 }
 
 pub async fn find(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<Option<UserRow>> {
@@ -440,31 +458,12 @@ pub async fn update_user(x: &impl Exec, tenant: &str, u: &UserRow) -> DbResult<b
     let n = x
         .execute(
             "UPDATE users SET connection_id = $3, connection = $4, provider = $5, email = $6, email_verified = $7, username = $8, phone_number = $9, phone_verified = $10, name = $11, nickname = $12, given_name = $13, family_name = $14, blocked = $15, logins_count = $16, last_login = $17, last_ip = $18, app_metadata = $19, user_metadata = $20, body = $21, key_order = $22, updated_at = $23 WHERE tenant_id = $1 AND user_id = $2",
-            params![
-                tenant,
-                &u.user_id,
-                &u.connection_id,
-                &u.connection,
-                &u.provider,
-                u.email.as_deref(),
-                u.email_verified,
-                u.username.as_deref(),
-                u.phone_number.as_deref(),
-                u.phone_verified,
-                u.name.as_deref(),
-                u.nickname.as_deref(),
-                u.given_name.as_deref(),
-                u.family_name.as_deref(),
-                u.blocked,
-                u.logins_count,
-                u.last_login.as_deref(),
-                u.last_ip.as_deref(),
-                u.app_metadata.as_ref(),
-                u.user_metadata.as_ref(),
-                Value::Object(u.body.clone()),
-                u.key_order_text(),
-                &u.updated_at
-            ],
+            {
+                let mut ps = params![tenant, &u.user_id];
+                ps.extend(u.profile_values());
+                ps.push(P::from(&u.updated_at));
+                ps
+            },
         )
         .await?;
     Ok(n > 0)
@@ -482,15 +481,9 @@ pub async fn replace_keys(
         params![tenant, &identity.connection_id, &identity.identity_user_id],
     )
     .await?;
-    insert_keys(
-        x,
-        tenant,
-        &identity.connection_id,
-        &identity.identity_user_id,
-        &identity.user_id,
-        keys,
-    )
-    .await
+    let rows = key_values(tenant, identity, &identity.user_id, keys);
+    bulk::insert_rows(x, "user_keys", KEY_COLUMNS, rows).await?;
+    Ok(())
 }
 
 /// Sets an identity's password hash and its history of earlier hashes.
@@ -672,7 +665,14 @@ pub async fn unlink(
     new_user: &UserRow,
 ) -> DbResult<()> {
     let seq = crate::seq_now();
-    insert_user_row(x, tenant, new_user, seq).await?;
+    let row = user_values(tenant, new_user, seq);
+    bulk::insert_rows(
+        x,
+        "users",
+        &insert_columns(USER_COLUMNS, &["seq"]),
+        vec![row],
+    )
+    .await?;
     x.execute(
         "UPDATE user_identities SET user_id = $4, is_primary = $5, profile_data = NULL, seq = $6 WHERE tenant_id = $1 AND connection_id = $2 AND identity_user_id = $3",
         params![

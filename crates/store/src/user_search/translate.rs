@@ -226,13 +226,9 @@ impl Sql {
         }
     }
 
-    /// A number bound as text and converted by the database (there is no float parameter).
+    /// A number, bound as a float.
     fn num(&mut self, v: f64) -> String {
-        let p = self.bind(v.to_string());
-        match self.d {
-            Dialect::Sqlite => format!("CAST({p} AS REAL)"),
-            Dialect::Postgres => format!("CAST(CAST({p} AS TEXT) AS DOUBLE PRECISION)"),
-        }
+        self.bind(v)
     }
 
     pub fn node(&mut self, n: &Node) -> Result<String, SearchError> {
@@ -901,11 +897,11 @@ mod tests {
         assert_eq!(texts(&p), ["t", "app_metadata.plan", "gold"]);
         assert_eq!(
             pg("user_metadata.size:13"),
-            "users.user_id IN (SELECT a.user_id FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND (a.value_text COLLATE \"C\" = $3 OR a.value_num = CAST(CAST($4 AS TEXT) AS DOUBLE PRECISION)))"
+            "users.user_id IN (SELECT a.user_id FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND (a.value_text COLLATE \"C\" = $3 OR a.value_num = $4))"
         );
         assert_eq!(
             lite("app_metadata.score:[1.5 TO *]"),
-            "users.user_id IN (SELECT a.user_id FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND a.value_num >= CAST($3 AS REAL) AND a.value_num IS NOT NULL)"
+            "users.user_id IN (SELECT a.user_id FROM user_attrs a WHERE a.tenant_id = $1 AND a.path = $2 AND a.value_num >= $3 AND a.value_num IS NOT NULL)"
         );
         assert_eq!(
             pg("app_metadata.plan:[a TO g}"),
@@ -931,7 +927,7 @@ mod tests {
         );
         assert_eq!(
             lite("email:a@b.c AND NOT (app_metadata.x:1 OR identities.isSocial:true)"),
-            "((email IS NOT NULL AND email = $2) AND (1 = 1 AND NOT ((EXISTS (SELECT 1 FROM user_attrs a WHERE a.tenant_id = $1 AND a.user_id = users.user_id AND a.path = $3 AND (a.value_text = $4 OR a.value_num = CAST($5 AS REAL))) OR EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.is_social = $6)))))"
+            "((email IS NOT NULL AND email = $2) AND (1 = 1 AND NOT ((EXISTS (SELECT 1 FROM user_attrs a WHERE a.tenant_id = $1 AND a.user_id = users.user_id AND a.path = $3 AND (a.value_text = $4 OR a.value_num = $5)) OR EXISTS (SELECT 1 FROM user_identities i WHERE i.tenant_id = $1 AND i.user_id = users.user_id AND i.is_social = $6)))))"
         );
         assert!(lite("identities.user_id:1 AND name:jo*").contains("users.user_id IN"));
         // Without an indexed sibling the sub-query drives.
