@@ -8,6 +8,7 @@
 
 mod client_grants;
 mod clients;
+mod concurrency;
 mod conformance;
 mod connections;
 mod resource_servers;

@@ -97,17 +97,20 @@ pub async fn bootstrap(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let existing = match &api_id {
-        Some(id) => resource_servers::find(&tx, tenant_id, id).await?,
+        Some(id) => resource_servers::find_for_update(&tx, tenant_id, id).await?,
         None => None,
     };
-    let mut api = existing.unwrap_or_else(|| ResourceServerRow {
-        id: ids::hex24(),
-        identifier: audience.clone(),
-        is_system: true,
-        body: Value::Null,
-        created_at: now.clone(),
-        updated_at: now.clone(),
-    });
+    let mut api = existing
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(|| ResourceServerRow {
+            id: ids::hex24(),
+            identifier: audience.clone(),
+            is_system: true,
+            body: Value::Null,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        });
     let old_identifier = api.identifier.clone();
     api.identifier = audience.clone();
     if api.body.is_object() {
@@ -129,9 +132,10 @@ pub async fn bootstrap(
             "is_system": true,
         });
     }
-    if api_id.is_some() {
+    if let Some(mut locked) = existing {
         api.updated_at = now.clone();
-        resource_servers::update(&tx, tenant_id, &api).await?;
+        *locked = api.clone();
+        resource_servers::update(&tx, tenant_id, &locked).await?;
         if old_identifier != audience {
             tx.execute(
                 "UPDATE client_grants SET audience = $3 WHERE tenant_id = $1 AND audience = $2",
@@ -205,7 +209,7 @@ pub async fn bootstrap(
     });
     let mut new_admin = None;
     let admin_row = match &admin_id {
-        Some(id) => clients::find(&tx, tenant_id, id).await?,
+        Some(id) => clients::find_for_update(&tx, tenant_id, id).await?,
         None => None,
     };
     let admin_client_id = match admin_row {
@@ -217,7 +221,7 @@ pub async fn bootstrap(
                 row.updated_at = now.clone();
                 clients::update(&tx, tenant_id, &row).await?;
             }
-            row.client_id
+            row.into_inner().client_id
         }
         None => {
             let mut req = Map::new();
@@ -248,8 +252,10 @@ pub async fn bootstrap(
     set(&mut meta, "admin_client_id", &admin_client_id);
     let all_scopes: Vec<&str> = SCOPES.iter().map(|(s, _)| *s).collect();
     match client_grants::find_pair(&tx, tenant_id, &admin_client_id, &audience).await? {
-        Some(mut g) => {
-            if g.body.get("scope") != Some(&json!(all_scopes)) {
+        Some(g) => {
+            if g.body.get("scope") != Some(&json!(all_scopes))
+                && let Some(mut g) = client_grants::find_for_update(&tx, tenant_id, &g.id).await?
+            {
                 g.body["scope"] = json!(all_scopes);
                 g.updated_at = now.clone();
                 client_grants::update(&tx, tenant_id, &g).await?;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter, table::Table};
 
 pub const TABLE: Table = Table {
     name: "client_grants",
@@ -68,6 +68,19 @@ pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<Clie
         .await?
         .as_ref()
         .map(ClientGrantRow::from_row)
+        .transpose()
+}
+
+/// The client grant, locked until the transaction ends (see [`Locked`]).
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: &str,
+    id: &str,
+) -> DbResult<Option<Locked<ClientGrantRow>>> {
+    TABLE
+        .find_for_update(tx, tenant, id)
+        .await?
+        .map(|r| r.try_map(ClientGrantRow::from_row))
         .transpose()
 }
 
@@ -141,7 +154,8 @@ pub async fn find_pair(
     first(x, tenant, &f).await
 }
 
-pub async fn update(x: &impl Exec, tenant: &str, g: &ClientGrantRow) -> DbResult<bool> {
+/// Writes back a row read with `find_for_update` in the same transaction.
+pub async fn update(x: &Tx, tenant: &str, g: &Locked<ClientGrantRow>) -> DbResult<bool> {
     TABLE
         .update(x, tenant, &g.id, g.columns(), &g.body, &g.updated_at)
         .await

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter, table::Table};
 
 pub const TABLE: Table = Table {
     name: "clients",
@@ -71,6 +71,19 @@ pub async fn find(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<Opti
         .transpose()
 }
 
+/// The client, locked until the transaction ends (see [`Locked`]).
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: &str,
+    client_id: &str,
+) -> DbResult<Option<Locked<ClientRow>>> {
+    TABLE
+        .find_for_update(tx, tenant, client_id)
+        .await?
+        .map(|r| r.try_map(ClientRow::from_row))
+        .transpose()
+}
+
 #[derive(Debug, Default)]
 pub struct ClientFilter {
     pub is_global: Option<bool>,
@@ -107,7 +120,8 @@ pub async fn list(
     ))
 }
 
-pub async fn update(x: &impl Exec, tenant: &str, c: &ClientRow) -> DbResult<bool> {
+/// Writes back a row read with `find_for_update` in the same transaction.
+pub async fn update(x: &Tx, tenant: &str, c: &Locked<ClientRow>) -> DbResult<bool> {
     TABLE
         .update(x, tenant, &c.client_id, c.columns(), &c.body, &c.updated_at)
         .await
@@ -177,11 +191,31 @@ pub async fn find_credential(
     .transpose()
 }
 
-pub async fn update_credential(
-    x: &impl Exec,
+/// The credential, locked until the transaction ends.
+pub async fn find_credential_for_update(
+    tx: &Tx,
     tenant: &str,
     client_id: &str,
-    c: &CredentialRow,
+    id: &str,
+) -> DbResult<Option<Locked<CredentialRow>>> {
+    tx.query_opt(
+        &format!(
+            "SELECT id, body FROM client_credentials WHERE tenant_id = $1 AND client_id = $2 AND id = $3{}",
+            tx.for_update()
+        ),
+        params![tenant, client_id, id],
+    )
+    .await?
+    .map(|r| Locked::new(r).try_map(|r| Ok(CredentialRow { id: r.text("id")?, body: r.json("body")? })))
+    .transpose()
+}
+
+/// Writes back a credential read with `find_credential_for_update` in the same transaction.
+pub async fn update_credential(
+    x: &Tx,
+    tenant: &str,
+    client_id: &str,
+    c: &Locked<CredentialRow>,
     now: &str,
 ) -> DbResult<bool> {
     Ok(x.execute(

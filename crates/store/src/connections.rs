@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter, table::Table};
 
 pub const TABLE: Table = Table {
     name: "connections",
@@ -55,6 +55,19 @@ pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<Conn
         .transpose()
 }
 
+/// The connection, locked until the transaction ends (see [`Locked`]).
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: &str,
+    id: &str,
+) -> DbResult<Option<Locked<ConnectionRow>>> {
+    TABLE
+        .find_for_update(tx, tenant, id)
+        .await?
+        .map(|r| r.try_map(ConnectionRow::from_row))
+        .transpose()
+}
+
 pub async fn find_by_name(
     x: &impl Exec,
     tenant: &str,
@@ -76,7 +89,8 @@ pub async fn insert(x: &impl Exec, tenant: &str, c: &ConnectionRow) -> DbResult<
         .await
 }
 
-pub async fn update(x: &impl Exec, tenant: &str, c: &ConnectionRow) -> DbResult<bool> {
+/// Writes back a row read with `find_for_update` in the same transaction.
+pub async fn update(x: &Tx, tenant: &str, c: &Locked<ConnectionRow>) -> DbResult<bool> {
     TABLE
         .update(x, tenant, &c.id, c.columns(), &c.body, &c.updated_at)
         .await

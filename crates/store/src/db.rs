@@ -539,6 +539,7 @@ impl Db {
                 }
                 let tx = Tx {
                     inner: Mutex::new(TxInner::Sqlite(guard)),
+                    dialect: Dialect::Sqlite,
                     done: false,
                 };
                 tx.batch("BEGIN IMMEDIATE").await?;
@@ -549,6 +550,7 @@ impl Db {
                 client.batch_execute("BEGIN").await?;
                 Ok(Tx {
                     inner: Mutex::new(TxInner::Postgres(Some(Box::new(client)))),
+                    dialect: Dialect::Postgres,
                     done: false,
                 })
             }
@@ -565,6 +567,7 @@ enum TxInner {
 /// [`Db`] and [`Tx`] through [`Exec`].
 pub struct Tx {
     inner: Mutex<TxInner>,
+    dialect: Dialect,
     done: bool,
 }
 
@@ -609,6 +612,15 @@ impl Tx {
                     .ok_or_else(|| anyhow!("transaction finished"))?;
                 Ok(client.batch_execute(sql).await?)
             }
+        }
+    }
+
+    /// What ends a `SELECT` that locks the rows it reads: ` FOR UPDATE` on PostgreSQL; nothing on
+    /// SQLite, whose write transactions hold the database's write lock.
+    pub fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
         }
     }
 
@@ -682,6 +694,121 @@ impl Exec for Tx {
     }
 }
 
+/// A row read inside a write transaction with its lock held: `SELECT … FOR UPDATE` on
+/// PostgreSQL; on SQLite the transaction's `BEGIN IMMEDIATE` holds the database's write lock from
+/// its first statement. The store's update functions take only a `Locked` row, so a row written
+/// back was read in the transaction that writes it, and nothing another writer committed in
+/// between is overwritten (no lost update). Read it with a `find_for_update`.
+#[derive(Debug, Clone)]
+pub struct Locked<T>(T);
+
+impl<T> Locked<T> {
+    /// Only the store locks rows: `Tx::for_update` is in its SQL.
+    pub(crate) fn new(row: T) -> Self {
+        Self(row)
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+
+    /// The same lock, over the row decoded.
+    pub(crate) fn try_map<U, E>(self, f: impl FnOnce(&T) -> Result<U, E>) -> Result<Locked<U>, E> {
+        f(&self.0).map(Locked)
+    }
+}
+
+impl<T> std::ops::Deref for Locked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+/// How many times [`atomically`] runs a transaction that keeps meeting conflicts.
+pub const ATTEMPTS: u32 = 8;
+
+/// An error that may be a transient conflict between transactions (a serialization failure or
+/// deadlock on PostgreSQL, a busy database on SQLite): running the transaction again succeeds.
+pub trait Transient: Sized {
+    fn is_transient(&self) -> bool;
+    /// What to answer when the conflicts outlast [`ATTEMPTS`].
+    fn exhausted(self) -> Self {
+        self
+    }
+}
+
+impl Transient for anyhow::Error {
+    fn is_transient(&self) -> bool {
+        is_transient(self)
+    }
+}
+
+impl Transient for gatehouse_core::Error {
+    fn is_transient(&self) -> bool {
+        matches!(self, gatehouse_core::Error::Internal(e) if is_transient(e))
+    }
+    /// 429, which the official SDKs retry by themselves; never a 500.
+    fn exhausted(self) -> Self {
+        tracing::warn!("a write kept conflicting with concurrent writes of the same data");
+        gatehouse_core::Error::TooManyRequests(
+            "Too many concurrent updates of the same resource, please retry".into(),
+        )
+    }
+}
+
+/// The one rule for every read-modify-write: `attempt` opens a transaction ([`Db::begin`]),
+/// reads what it changes with a `find_for_update` (a [`Locked`] row), writes and commits. When it
+/// fails with a transient conflict it is run again from the start, a bounded number of times with
+/// a short random pause; other errors are returned as they are.
+pub async fn atomically<T, E, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: Transient,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() => {
+                if n >= ATTEMPTS {
+                    return Err(e.exhausted());
+                }
+                // 1..2^n ms of jitter, so that the transactions that collided do not collide again.
+                let cap = 1u64 << n.min(6);
+                let jitter = u64::try_from(crate::seq_now()).unwrap_or(0) % cap + 1;
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                n += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// True when `err` is a transient conflict: PostgreSQL's serialization failure (40001) or
+/// deadlock (40P01), SQLite's busy or locked database.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = e.downcast_ref::<rusqlite::Error>() {
+            return matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            );
+        }
+        if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+            use tokio_postgres::error::SqlState;
+            return pg.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                || pg.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED);
+        }
+        false
+    })
+}
+
 /// True when `err` is a unique-constraint violation on either backend (a 409 for the API).
 pub fn is_unique_violation(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -698,11 +825,49 @@ pub fn is_unique_violation(err: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn busy() -> anyhow::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None)
+            .into()
+    }
+
+    #[tokio::test]
+    async fn atomically_retries_conflicts_only() {
+        // Two conflicts, then success: three attempts, the success returned.
+        let mut n = 0;
+        let r: Result<u32, anyhow::Error> = atomically(|| {
+            n += 1;
+            let fail = n < 3;
+            async move { if fail { Err(busy()) } else { Ok(7) } }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(n, 3);
+
+        // Any other error: returned at once.
+        let mut n = 0;
+        let r: Result<u32, anyhow::Error> = atomically(|| {
+            n += 1;
+            async { Err(anyhow!("not a conflict")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(n, 1);
+
+        // Conflicts without end: ATTEMPTS tries, then a 429 (never a 500).
+        let mut n = 0;
+        let r: Result<u32, gatehouse_core::Error> = atomically(|| {
+            n += 1;
+            async { Err(gatehouse_core::Error::Internal(busy())) }
+        })
+        .await;
+        assert_eq!(n, ATTEMPTS);
+        assert_eq!(r.unwrap_err().status().as_u16(), 429);
+    }
+
     #[test]
     fn placeholders() {
-        assert_eq!(
-            super::sqlite_sql("a = $1 AND b = $12"),
-            "a = ?1 AND b = ?12"
-        );
+        assert_eq!(sqlite_sql("a = $1 AND b = $12"), "a = ?1 AND b = ?12");
     }
 }

@@ -33,6 +33,27 @@ pub async fn put(
     Ok(())
 }
 
+/// Stores `body` unless a document is there already; the document that is there afterwards
+/// (one atomic statement and a read: two concurrent first writers agree on one document).
+pub async fn insert_or_get(
+    x: &impl Exec,
+    tenant: &str,
+    kind: &str,
+    id: &str,
+    body: &Value,
+    now: &str,
+) -> DbResult<Value> {
+    x.execute(
+        "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (tenant_id, kind, id) DO NOTHING",
+        params![tenant, kind, id, body, crate::seq_now(), now],
+    )
+    .await?;
+    get(x, tenant, kind, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))
+}
+
 pub async fn list(
     x: &impl Exec,
     tenant: &str,

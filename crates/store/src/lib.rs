@@ -16,7 +16,7 @@ pub mod tokens;
 pub mod user_search;
 pub mod users;
 
-pub use db::{Db, DbResult, Dialect, Exec, P, Row, Tx};
+pub use db::{Db, DbResult, Dialect, Exec, Locked, P, Row, Transient, Tx, atomically};
 pub use migrate::migrate;
 
 /// Offset pagination as the API asks for it.

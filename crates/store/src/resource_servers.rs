@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter, table::Table};
+use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter, table::Table};
 
 pub const TABLE: Table = Table {
     name: "resource_servers",
@@ -60,6 +60,19 @@ pub async fn find(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Option<Reso
         .transpose()
 }
 
+/// The resource server, locked until the transaction ends (see [`Locked`]).
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: &str,
+    id: &str,
+) -> DbResult<Option<Locked<ResourceServerRow>>> {
+    TABLE
+        .find_for_update(tx, tenant, id)
+        .await?
+        .map(|r| r.try_map(ResourceServerRow::from_row))
+        .transpose()
+}
+
 pub async fn find_by_identifier(
     x: &impl Exec,
     tenant: &str,
@@ -72,6 +85,21 @@ pub async fn find_by_identifier(
         .await?
         .as_ref()
         .map(ResourceServerRow::from_row)
+        .transpose()
+}
+
+/// The resource server with this identifier, locked until the transaction ends.
+pub async fn find_by_identifier_for_update(
+    tx: &Tx,
+    tenant: &str,
+    identifier: &str,
+) -> DbResult<Option<Locked<ResourceServerRow>>> {
+    let mut w = Filter::tenant(tenant);
+    w.eq("identifier", identifier);
+    TABLE
+        .first_for_update(tx, &w)
+        .await?
+        .map(|r| r.try_map(ResourceServerRow::from_row))
         .transpose()
 }
 
@@ -95,7 +123,8 @@ pub async fn list(
     ))
 }
 
-pub async fn update(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
+/// Writes back a row read with `find_for_update` in the same transaction.
+pub async fn update(x: &Tx, tenant: &str, rs: &Locked<ResourceServerRow>) -> DbResult<bool> {
     TABLE
         .update(x, tenant, &rs.id, rs.columns(), &rs.body, &rs.updated_at)
         .await

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, P, Page, Row, params, sql::Filter};
+use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter};
 
 pub struct Table {
     pub name: &'static str,
@@ -55,6 +55,44 @@ impl Table {
         x.query_opt(&sql, params![tenant, id]).await
     }
 
+    /// The row, locked for the rest of the transaction (see [`Locked`]).
+    pub async fn find_for_update(
+        &self,
+        tx: &Tx,
+        tenant: &str,
+        id: &str,
+    ) -> DbResult<Option<Locked<Row>>> {
+        let sql = format!(
+            "{} WHERE tenant_id = $1 AND {} = $2{}",
+            self.select(),
+            self.key,
+            tx.for_update()
+        );
+        Ok(tx
+            .query_opt(&sql, params![tenant, id])
+            .await?
+            .map(Locked::new))
+    }
+
+    /// The first row matching `filter`, in insertion order, locked for the rest of the transaction.
+    pub async fn first_for_update(
+        &self,
+        tx: &Tx,
+        filter: &Filter,
+    ) -> DbResult<Option<Locked<Row>>> {
+        let sql = format!(
+            "{} {} ORDER BY seq, {} LIMIT 1{}",
+            self.select(),
+            filter.where_sql(),
+            self.key,
+            tx.for_update()
+        );
+        Ok(tx
+            .query_opt(&sql, filter.params.clone())
+            .await?
+            .map(Locked::new))
+    }
+
     /// The first row matching `filter`, in insertion order: one query, no count.
     pub async fn first(&self, x: &impl Exec, filter: &Filter) -> DbResult<Option<Row>> {
         let sql = format!(
@@ -95,10 +133,11 @@ impl Table {
         Ok((x.query(&sql, ps).await?, total))
     }
 
-    /// Replaces the body and typed columns; false when there is no such row.
+    /// Replaces the body and typed columns of a row locked by `find_for_update`; false when
+    /// there is no such row.
     pub async fn update(
         &self,
-        x: &impl Exec,
+        x: &Tx,
         tenant: &str,
         id: &str,
         cols: Vec<P>,

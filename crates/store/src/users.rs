@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{DbResult, Exec, P, Row, bulk, params};
+use crate::{DbResult, Exec, Locked, P, Row, Tx, bulk, params};
 
 /// A user as stored (its primary identity's profile).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -378,6 +378,25 @@ pub async fn find(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<Option
     .transpose()
 }
 
+/// The user, locked until the transaction ends: every write of a user and of what hangs off it
+/// (identities, keys, metadata rows) starts here, so writes of one user never interleave.
+pub async fn find_for_update(
+    tx: &Tx,
+    tenant: &str,
+    user_id: &str,
+) -> DbResult<Option<Locked<UserRow>>> {
+    tx.query_opt(
+        &format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND user_id = $2{}",
+            tx.for_update()
+        ),
+        params![tenant, user_id],
+    )
+    .await?
+    .map(|r| Locked::new(r).try_map(UserRow::from_row))
+    .transpose()
+}
+
 fn in_list(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
@@ -454,7 +473,7 @@ pub async fn find_identities(
 }
 
 /// Writes every column of an existing user. False when there is no such user.
-pub async fn update_user(x: &impl Exec, tenant: &str, u: &UserRow) -> DbResult<bool> {
+pub async fn update_user(x: &Tx, tenant: &str, u: &Locked<UserRow>) -> DbResult<bool> {
     let n = x
         .execute(
             "UPDATE users SET connection_id = $3, connection = $4, provider = $5, email = $6, email_verified = $7, username = $8, phone_number = $9, phone_verified = $10, name = $11, nickname = $12, given_name = $13, family_name = $14, blocked = $15, logins_count = $16, last_login = $17, last_ip = $18, app_metadata = $19, user_metadata = $20, body = $21, key_order = $22, updated_at = $23 WHERE tenant_id = $1 AND user_id = $2",

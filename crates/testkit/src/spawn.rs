@@ -99,11 +99,16 @@ pub async fn spawn_on(backend: &Backend) -> TestServer {
     }
 }
 
-async fn start_on(db_url: &str, id: &str, secret: &str) -> anyhow::Result<Running> {
+async fn start_on(
+    db_url: &str,
+    id: &str,
+    secret: &str,
+    issuer: Option<String>,
+) -> anyhow::Result<Running> {
     let cfg = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: db_url.to_owned(),
-        issuer: None,
+        issuer,
         admin: AdminCredentials {
             client_id: Some(id.to_owned()),
             client_secret: Some(secret.to_owned().into()),
@@ -117,7 +122,7 @@ pub async fn try_spawn(backend: &Backend) -> anyhow::Result<TestServer> {
     let db = TestDb::new(backend).await?;
     let id = format!("admin{}", random_suffix());
     let secret = format!("secret-{}-{}", random_suffix(), random_suffix());
-    let running = start_on(&db.url, &id, &secret).await?;
+    let running = start_on(&db.url, &id, &secret, None).await?;
     Ok(TestServer {
         url: running.base_url(),
         backend: backend.clone(),
@@ -184,6 +189,23 @@ impl TestServer {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// A second instance on the same database with the same issuer, as several stateless
+    /// instances behind one name run: tokens of either are good at both. Reach it at its own
+    /// `Running::addr` (its `base_url()` is the shared issuer's).
+    pub async fn twin(&self) -> Running {
+        match start_on(
+            &self.db.url,
+            &self.admin_client_id,
+            &self.admin_client_secret,
+            Some(format!("{}/", self.url)),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => panic!("a second instance did not start: {e:?}"),
+        }
+    }
+
     /// Stops the server and starts it again on the same database.
     pub async fn restart(mut self) -> Self {
         if let Some(r) = self.running.take() {
@@ -193,6 +215,7 @@ impl TestServer {
             &self.db.url,
             &self.admin_client_id,
             &self.admin_client_secret,
+            None,
         )
         .await
         {

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
+    atomically,
     client_grants::{self, ClientGrantRow, GrantFilter},
     clients,
     db::is_unique_violation,
@@ -206,19 +207,25 @@ async fn get_client_grant(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 async fn patch_client_grants_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let mut g = client_grants::find(ctx.db(), ctx.tenant_id(), input.path("id"))
-        .await?
-        .ok_or_else(|| not_found("The client grant does not exist"))?;
-    if is_system(&g) {
-        return Err(Error::OperationNotSupported(
-            "System client grants cannot be modified".into(),
-        ));
-    }
-    g.body = Value::Object(patched(&g.body, &input.body_object()));
-    g.updated_at = time::now();
-    if !client_grants::update(ctx.db(), ctx.tenant_id(), &g).await? {
-        return Err(not_found("The client grant does not exist"));
-    }
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let req = &input.body_object();
+    let g = atomically(|| async move {
+        let tx = db.begin().await?;
+        let mut g = client_grants::find_for_update(&tx, tenant, id)
+            .await?
+            .ok_or_else(|| not_found("The client grant does not exist"))?;
+        if is_system(&g) {
+            return Err(Error::OperationNotSupported(
+                "System client grants cannot be modified".into(),
+            ));
+        }
+        g.body = Value::Object(patched(&g.body, req));
+        g.updated_at = time::now();
+        client_grants::update(&tx, tenant, &g).await?;
+        tx.commit().await?;
+        Ok(g.into_inner())
+    })
+    .await?;
     Ok(Reply::json(g.body))
 }
 

@@ -7,7 +7,9 @@ use serde_json::{Map, Value, json};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
-use gatehouse_store::{Exec, clients, clients::ClientFilter, clients::ClientRow, resource_servers};
+use gatehouse_store::{
+    Tx, atomically, clients, clients::ClientFilter, clients::ClientRow, resource_servers,
+};
 
 use super::common::{deep_merge, merge_object};
 use crate::spine::{
@@ -333,7 +335,7 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 /// A `resource_server` client belongs to the API named by its `resource_server_identifier`:
 /// the API shows the client's id while the client exists.
 async fn link_resource_server(
-    x: &impl Exec,
+    x: &Tx,
     tenant: &str,
     row: &ClientRow,
     link: bool,
@@ -345,7 +347,7 @@ async fn link_resource_server(
     else {
         return Ok(());
     };
-    let Some(mut rs) = resource_servers::find_by_identifier(x, tenant, identifier)
+    let Some(mut rs) = resource_servers::find_by_identifier_for_update(x, tenant, identifier)
         .await
         .context("finding the client's resource server")?
     else {
@@ -453,22 +455,27 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
                 .into(),
         ));
     }
-    let now = time::now();
-    let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let mut row = clients::find(&tx, ctx.tenant_id(), input.path("id"))
-        .await
-        .context("finding a client")?
-        .ok_or_else(inexistent)?;
-    apply_patch(&mut row, req);
-    credentials::check_references(&tx, ctx.tenant_id(), &row).await?;
-    row.updated_at = now;
-    clients::update(&tx, ctx.tenant_id(), &row)
-        .await
-        .context("updating a client")?;
-    tx.commit().await.context("committing a client update")?;
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let req = &req;
+    let row = atomically(|| async move {
+        let tx = db.begin().await.context("starting a transaction")?;
+        let mut row = clients::find_for_update(&tx, tenant, id)
+            .await
+            .context("finding a client")?
+            .ok_or_else(inexistent)?;
+        apply_patch(&mut row, req.clone());
+        credentials::check_references(&tx, tenant, &row).await?;
+        row.updated_at = time::now();
+        clients::update(&tx, tenant, &row)
+            .await
+            .context("updating a client")?;
+        tx.commit().await.context("committing a client update")?;
+        Ok::<_, Error>(row.into_inner())
+    })
+    .await?;
     let show = ctx.has_scope("read:client_keys") || ctx.has_scope("update:client_keys");
     Ok(Reply::json(render(
-        ctx.tenant_id(),
+        tenant,
         &ctx.tenant.signing_keys,
         &row,
         show,
@@ -500,26 +507,33 @@ async fn delete_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 async fn post_rotate_secret(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let mut row = find(&ctx, input.path("id")).await?;
-    if row
-        .body
-        .pointer("/client_authentication_methods/private_key_jwt")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(Error::bad_body(
-            "The client secret cannot be rotated for a client configured with Private Key JWT authentication method.",
-        ));
-    }
-    row.client_secret = Some(ids::client_secret());
-    row.updated_at = time::now();
-    if !clients::update(ctx.db(), ctx.tenant_id(), &row)
-        .await
-        .context("rotating a client secret")?
-    {
-        return Err(inexistent());
-    }
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let row = atomically(|| async move {
+        let tx = db.begin().await.context("starting a transaction")?;
+        let mut row = clients::find_for_update(&tx, tenant, id)
+            .await
+            .context("finding a client")?
+            .ok_or_else(inexistent)?;
+        if row
+            .body
+            .pointer("/client_authentication_methods/private_key_jwt")
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(Error::bad_body(
+                "The client secret cannot be rotated for a client configured with Private Key JWT authentication method.",
+            ));
+        }
+        row.client_secret = Some(ids::client_secret());
+        row.updated_at = time::now();
+        clients::update(&tx, tenant, &row)
+            .await
+            .context("rotating a client secret")?;
+        tx.commit().await.context("committing a client secret")?;
+        Ok(row.into_inner())
+    })
+    .await?;
     Ok(Reply::json(render(
-        ctx.tenant_id(),
+        tenant,
         &ctx.tenant.signing_keys,
         &row,
         true,

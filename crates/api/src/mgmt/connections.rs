@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
-    Exec, clients,
+    Exec, atomically, clients,
     connections::{self, ConnectionFilter, ConnectionRow},
     db::is_unique_violation,
     users,
@@ -398,43 +398,48 @@ fn apply_patch(row: &mut ConnectionRow, req: &Map<String, Value>) -> Result<(), 
 }
 
 async fn patch_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let mut req = input.body_object();
-    let tenant = ctx.tenant_id();
-    let secrets = Secrets::load(ctx.db(), tenant).await?;
-    let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let mut row = connections::find(&tx, tenant, input.path("id"))
-        .await
-        .context("finding a connection")?
-        .ok_or_else(inexistent)?;
-    if let Some(o) = req.get_mut("options").and_then(Value::as_object_mut) {
-        secrets.reveal(&row.id, o);
-    }
-    apply_patch(&mut row, &req)?;
-    row.updated_at = time::now();
-    connections::update(&tx, tenant, &row)
-        .await
-        .context("updating a connection")?;
-    if let Some(v) = req.get("enabled_clients").filter(|v| !v.is_null()) {
-        let ids = client_ids(&tx, tenant, v).await?;
-        connections::replace_clients(&tx, tenant, &row.id, &ids)
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let secrets = &Secrets::load(db, tenant).await?;
+    let sent = &input.body_object();
+    let (row, enabled) = atomically(|| async move {
+        let mut req = sent.clone();
+        let tx = db.begin().await.context("starting a transaction")?;
+        let mut row = connections::find_for_update(&tx, tenant, id)
             .await
-            .context("replacing enabled clients")?;
-    }
-    if keys::wants_keys(&row.strategy, row.options())
-        && connections::keys(&tx, tenant, &row.id)
+            .context("finding a connection")?
+            .ok_or_else(inexistent)?;
+        if let Some(o) = req.get_mut("options").and_then(Value::as_object_mut) {
+            secrets.reveal(&row.id, o);
+        }
+        apply_patch(&mut row, &req)?;
+        row.updated_at = time::now();
+        connections::update(&tx, tenant, &row)
             .await
-            .context("listing connection keys")?
-            .is_empty()
-    {
-        keys::provision(&tx, tenant, &row, "RS256").await?;
-    }
-    let enabled = connections::enabled_clients(&tx, tenant, &row.id)
-        .await
-        .context("listing enabled clients")?;
-    tx.commit()
-        .await
-        .context("committing a connection update")?;
-    Ok(Reply::json(render(&row, enabled, &secrets)))
+            .context("updating a connection")?;
+        if let Some(v) = req.get("enabled_clients").filter(|v| !v.is_null()) {
+            let ids = client_ids(&tx, tenant, v).await?;
+            connections::replace_clients(&tx, tenant, &row.id, &ids)
+                .await
+                .context("replacing enabled clients")?;
+        }
+        if keys::wants_keys(&row.strategy, row.options())
+            && connections::keys(&tx, tenant, &row.id)
+                .await
+                .context("listing connection keys")?
+                .is_empty()
+        {
+            keys::provision(&tx, tenant, &row, "RS256").await?;
+        }
+        let enabled = connections::enabled_clients(&tx, tenant, &row.id)
+            .await
+            .context("listing enabled clients")?;
+        tx.commit()
+            .await
+            .context("committing a connection update")?;
+        Ok::<_, Error>((row.into_inner(), enabled))
+    })
+    .await?;
+    Ok(Reply::json(render(&row, enabled, secrets)))
 }
 
 /// Deletes the connection with everything that hangs off it, its users included, in one
@@ -497,31 +502,36 @@ async fn get_connection_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> 
 
 /// Enables or disables the connection for each listed client; all or nothing.
 async fn patch_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let tenant = ctx.tenant_id();
-    let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let row = connections::find(&tx, tenant, input.path("id"))
-        .await
-        .context("finding a connection")?
-        .ok_or_else(inexistent)?;
-    for item in input.body.as_array().into_iter().flatten() {
-        let client_id = item
-            .get("client_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let status = item.get("status").and_then(Value::as_bool).unwrap_or(false);
-        if status
-            && clients::find(&tx, tenant, client_id)
-                .await
-                .context("finding a client")?
-                .is_none()
-        {
-            return Err(client_missing());
-        }
-        connections::set_client(&tx, tenant, &row.id, client_id, status)
+    let (db, tenant, id, body) = (ctx.db(), ctx.tenant_id(), input.path("id"), &input.body);
+    atomically(|| async move {
+        let tx = db.begin().await.context("starting a transaction")?;
+        // Locked, so that concurrent changes of one connection's clients apply one after another.
+        let row = connections::find_for_update(&tx, tenant, id)
             .await
-            .context("updating an enabled client")?;
-    }
-    tx.commit().await.context("committing enabled clients")?;
+            .context("finding a connection")?
+            .ok_or_else(inexistent)?;
+        for item in body.as_array().into_iter().flatten() {
+            let client_id = item
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let status = item.get("status").and_then(Value::as_bool).unwrap_or(false);
+            if status
+                && clients::find(&tx, tenant, client_id)
+                    .await
+                    .context("finding a client")?
+                    .is_none()
+            {
+                return Err(client_missing());
+            }
+            connections::set_client(&tx, tenant, &row.id, client_id, status)
+                .await
+                .context("updating an enabled client")?;
+        }
+        tx.commit().await.context("committing enabled clients")?;
+        Ok(())
+    })
+    .await?;
     Ok(Reply::empty())
 }
 

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
+    atomically,
     db::is_unique_violation,
     resource_servers::{self, ResourceServerRow},
 };
@@ -326,21 +327,34 @@ async fn get_resource_servers_by_id(ctx: Ctx, input: Input) -> Result<Reply, Err
 }
 
 async fn patch_resource_servers_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let mut rs = find(&ctx, input.path("id")).await?.ok_or_else(not_found)?;
-    let req = input.body_object();
-    if is_management_api(&ctx, &rs) {
-        check_system_patch(&rs.body, &req)?;
-    }
-    let mut body = rs.body.as_object().cloned().unwrap_or_default();
-    for (k, v) in &req {
-        apply(&mut body, k, v)?;
-    }
-    ensure_signing_secret(&mut body);
-    rs.body = Value::Object(canonical(body));
-    rs.updated_at = time::now();
-    if !resource_servers::update(ctx.db(), ctx.tenant_id(), &rs).await? {
-        return Err(not_found());
-    }
+    // The path names the API by id or identifier; the id never changes, so it is resolved first
+    // and the row is then read again, locked, in the transaction that writes it.
+    let id = find(&ctx, input.path("id"))
+        .await?
+        .ok_or_else(not_found)?
+        .id;
+    let (db, tenant, ctx) = (ctx.db(), ctx.tenant_id(), &ctx);
+    let (id, req) = (id.as_str(), &input.body_object());
+    let rs = atomically(|| async move {
+        let tx = db.begin().await?;
+        let mut rs = resource_servers::find_for_update(&tx, tenant, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if is_management_api(ctx, &rs) {
+            check_system_patch(&rs.body, req)?;
+        }
+        let mut body = rs.body.as_object().cloned().unwrap_or_default();
+        for (k, v) in req {
+            apply(&mut body, k, v)?;
+        }
+        ensure_signing_secret(&mut body);
+        rs.body = Value::Object(canonical(body));
+        rs.updated_at = time::now();
+        resource_servers::update(&tx, tenant, &rs).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(rs.into_inner())
+    })
+    .await?;
     Ok(Reply::json(rs.body))
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
-    Db,
+    Db, atomically,
     connections::{self, ConnectionRow},
     db::is_unique_violation,
     user_search::{self, SearchRequest},
@@ -814,12 +814,36 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             ));
         }
     }
-    let (mut u, mut identities) = load(db, tenant, user_id).await?;
+    // The new password's hash depends on nothing stored: it is made before the transaction, so
+    // that the user's lock is not held through a bcrypt round.
+    let new_hash = match req.get("password").and_then(Value::as_str) {
+        Some(pw) => Some(hash_password(pw).await?),
+        None => None,
+    };
+    let (req, new_hash) = (&req, new_hash.as_deref());
+    let (u, identities) = atomically(|| patch_user(db, tenant, user_id, req, new_hash)).await?;
+    Ok(Reply::json(Value::Object(render(&u, &identities))))
+}
+
+/// One attempt at a user PATCH: the user is read locked, changed and written in one transaction.
+async fn patch_user(
+    db: &Db,
+    tenant: &str,
+    user_id: &str,
+    req: &Map<String, Value>,
+    new_hash: Option<&str>,
+) -> Result<(UserRow, Vec<IdentityRow>), Error> {
+    let tx = db.begin().await?;
+    let mut locked = users::find_for_update(&tx, tenant, user_id)
+        .await?
+        .ok_or_else(user_not_found)?;
+    let u: &mut UserRow = &mut locked;
+    let mut identities = users::identities(&tx, tenant, user_id).await?;
     // The identity whose credentials change: the primary one unless `connection` names a
     // linked identity.
-    let target = match str_field(&req, "connection") {
+    let target = match str_field(req, "connection") {
         Some(name) => {
-            let conn = connections::find_by_name(db, tenant, &name)
+            let conn = connections::find_by_name(&tx, tenant, &name)
                 .await?
                 .ok_or_else(connection_not_found)?;
             identities
@@ -842,7 +866,7 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             "The following user attributes cannot be updated: family_name, given_name, name, nickname, picture. The specified connection belongs to a secondary identity.",
         ));
     }
-    let conn = connections::find(db, tenant, &target.connection_id)
+    let conn = connections::find(&tx, tenant, &target.connection_id)
         .await?
         .ok_or_else(connection_not_found)?;
     let k = kind(&conn);
@@ -873,7 +897,7 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let mut creds = if secondary {
         Creds::of_profile(target.profile_data.as_ref())
     } else {
-        Creds::of_user(&u)
+        Creds::of_user(u)
     };
     let old_creds = creds.clone();
 
@@ -920,13 +944,13 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             creds.phone_verified = false;
         }
     }
-    if let Some(b) = bool_field(&req, "email_verified") {
+    if let Some(b) = bool_field(req, "email_verified") {
         creds.email_verified = b;
     }
-    if let Some(b) = bool_field(&req, "phone_verified") {
+    if let Some(b) = bool_field(req, "phone_verified") {
         creds.phone_verified = b;
     }
-    if let Some(b) = bool_field(&req, "blocked") {
+    if let Some(b) = bool_field(req, "blocked") {
         u.blocked = b;
         if let Some(order) = u.key_order.as_mut()
             && !order.iter().any(|x| x == "blocked")
@@ -1000,7 +1024,8 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         } else {
             history.clear();
         }
-        new_password = Some((hash_password(pw).await?, history));
+        let hash = new_hash.ok_or_else(|| anyhow::anyhow!("the new password was not hashed"))?;
+        new_password = Some((hash.to_owned(), history));
     }
 
     u.updated_at = time::now();
@@ -1022,9 +1047,8 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             new_profile = Some(p);
         }
     } else {
-        creds.to_user(&mut u);
+        creds.to_user(u);
     }
-    let tx = db.begin().await?;
     if !creds.same_keys(&old_creds) {
         users::replace_keys(&tx, tenant, &target, &keys_for(&conn, &creds))
             .await
@@ -1046,12 +1070,12 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         )
         .await?;
     }
-    pin_key_order(&mut u, &identities);
-    if !users::update_user(&tx, tenant, &u).await? {
+    pin_key_order(u, &identities);
+    if !users::update_user(&tx, tenant, &locked).await? {
         return Err(user_not_found());
     }
     tx.commit().await?;
-    Ok(Reply::json(Value::Object(render(&u, &identities))))
+    Ok((locked.into_inner(), identities))
 }
 
 // ---- identities ---------------------------------------------------------------------------
@@ -1103,50 +1127,61 @@ async fn post_identities(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .strip_prefix(&format!("{provider}|"))
         .unwrap_or(&raw_id)
         .to_owned();
-    let (primary_user, _) = load(db, tenant, input.path("id")).await?;
-    let mut candidates = users::find_identities(db, tenant, &provider, &secondary_id).await?;
-    if let Some(cid) = str_field(&req, "connection_id") {
-        candidates.retain(|i| i.connection_id == cid);
-    }
-    let secondary = match candidates.as_slice() {
-        [] => return Err(user_not_found()),
-        [one] => one.clone(),
-        _ => {
+    let (primary_id, req) = (input.path("id"), &req);
+    let (provider, secondary_id) = (provider.as_str(), secondary_id.as_str());
+    let identities = atomically(|| async move {
+        let tx = db.begin().await?;
+        let mut primary = users::find_for_update(&tx, tenant, primary_id)
+            .await?
+            .ok_or_else(user_not_found)?;
+        let mut candidates = users::find_identities(&tx, tenant, provider, secondary_id).await?;
+        if let Some(cid) = str_field(req, "connection_id") {
+            candidates.retain(|i| i.connection_id == cid);
+        }
+        let secondary = match candidates.as_slice() {
+            [] => return Err(user_not_found()),
+            [one] => one.clone(),
+            _ => {
+                return Err(Error::bad_body(
+                    "There is more than one user with this provider and user_id: give connection_id",
+                ));
+            }
+        };
+        if secondary.user_id == primary.user_id {
             return Err(Error::bad_body(
-                "There is more than one user with this provider and user_id: give connection_id",
+                "Main identity and the new one are the same.",
             ));
         }
-    };
-    if secondary.user_id == primary_user.user_id {
-        return Err(Error::bad_body(
-            "Main identity and the new one are the same.",
-        ));
-    }
-    if !secondary.is_primary {
-        return Err(Error::bad_body(
-            "The secondary account is already linked to another user.",
-        ));
-    }
-    let (secondary_user, secondary_identities) = load(db, tenant, &secondary.user_id).await?;
-    if secondary_identities.len() > 1 {
-        return Err(Error::bad_body(
-            "The secondary account has linked accounts of its own: unlink them first.",
-        ));
-    }
-    let tx = db.begin().await?;
-    users::link(
-        &tx,
-        tenant,
-        &primary_user.user_id,
-        &secondary,
-        &profile_data(&secondary_user),
-    )
+        if !secondary.is_primary {
+            return Err(Error::bad_body(
+                "The secondary account is already linked to another user.",
+            ));
+        }
+        // Both users stay locked until the link commits (a conflicting link in the opposite
+        // direction is a deadlock, which `atomically` runs again).
+        let secondary_user = users::find_for_update(&tx, tenant, &secondary.user_id)
+            .await?
+            .ok_or_else(user_not_found)?;
+        if users::identities(&tx, tenant, &secondary.user_id).await?.len() > 1 {
+            return Err(Error::bad_body(
+                "The secondary account has linked accounts of its own: unlink them first.",
+            ));
+        }
+        users::link(
+            &tx,
+            tenant,
+            &primary.user_id,
+            &secondary,
+            &profile_data(&secondary_user),
+        )
+        .await?;
+        primary.updated_at = time::now();
+        users::update_user(&tx, tenant, &primary).await?;
+        let identities = users::identities(&tx, tenant, &primary.user_id).await?;
+        tx.commit().await?;
+        Ok(identities)
+    })
     .await?;
-    let mut p = primary_user;
-    p.updated_at = time::now();
-    users::update_user(&tx, tenant, &p).await?;
-    tx.commit().await?;
-    let identities = users::identities(db, tenant, &p.user_id).await?;
     Ok(Reply::json(Value::Array(
         identities.iter().map(identity_json).collect(),
     )))
@@ -1202,37 +1237,47 @@ fn user_from_identity(i: &IdentityRow, now: &str) -> UserRow {
 async fn delete_user_identity(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     check_self(&ctx, input.path("id"), &["update:users"])?;
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
-    let (mut u, identities) = load(db, tenant, input.path("id")).await?;
-    let provider = input.path("provider");
-    let id = input.path("user_id");
-    let Some(target) = identities
-        .iter()
-        .find(|i| i.provider == provider && i.identity_user_id == id)
-        .cloned()
-    else {
-        return Err(Error::not_found(
-            "inexistent_identity",
-            "The identity does not exist.",
-        ));
-    };
-    if target.is_primary {
-        return Err(Error::bad_body("Main identity cannot be removed."));
-    }
-    let now = time::now();
-    let mut restored = user_from_identity(&target, &now);
-    let mut restored_identity = target.clone();
-    restored_identity.user_id = restored.user_id.clone();
-    restored_identity.is_primary = true;
-    restored_identity.profile_data = None;
-    pin_key_order(&mut restored, std::slice::from_ref(&restored_identity));
-    u.updated_at = now;
-    let tx = db.begin().await?;
-    users::unlink(&tx, tenant, &target, &restored)
-        .await
-        .map_err(conflict_or)?;
-    users::update_user(&tx, tenant, &u).await?;
-    tx.commit().await?;
-    let remaining = users::identities(db, tenant, &u.user_id).await?;
+    let (user_id, provider, id) = (
+        input.path("id"),
+        input.path("provider"),
+        input.path("user_id"),
+    );
+    let remaining = atomically(|| async move {
+        let tx = db.begin().await?;
+        let mut u = users::find_for_update(&tx, tenant, user_id)
+            .await?
+            .ok_or_else(user_not_found)?;
+        let identities = users::identities(&tx, tenant, user_id).await?;
+        let Some(target) = identities
+            .iter()
+            .find(|i| i.provider == provider && i.identity_user_id == id)
+            .cloned()
+        else {
+            return Err(Error::not_found(
+                "inexistent_identity",
+                "The identity does not exist.",
+            ));
+        };
+        if target.is_primary {
+            return Err(Error::bad_body("Main identity cannot be removed."));
+        }
+        let now = time::now();
+        let mut restored = user_from_identity(&target, &now);
+        let mut restored_identity = target.clone();
+        restored_identity.user_id = restored.user_id.clone();
+        restored_identity.is_primary = true;
+        restored_identity.profile_data = None;
+        pin_key_order(&mut restored, std::slice::from_ref(&restored_identity));
+        u.updated_at = now;
+        users::unlink(&tx, tenant, &target, &restored)
+            .await
+            .map_err(conflict_or)?;
+        users::update_user(&tx, tenant, &u).await?;
+        let remaining = users::identities(&tx, tenant, user_id).await?;
+        tx.commit().await?;
+        Ok(remaining)
+    })
+    .await?;
     Ok(Reply::json(Value::Array(
         remaining.iter().map(identity_json).collect(),
     )))

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use gatehouse_core::Error;
 use gatehouse_spec::{OPERATIONS, Op};
-use gatehouse_store::Db;
+use gatehouse_store::{Db, Transient};
 
 pub use auth::Principal;
 pub use input::{Input, Query, Reply};
@@ -160,6 +160,8 @@ fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     match run(state, req).await {
         Ok(r) => r,
+        // A conflict between transactions that no handler retried is still not a 500.
+        Err(e) if e.is_transient() => error_response(&e.exhausted()),
         Err(e) => error_response(&e),
     }
 }

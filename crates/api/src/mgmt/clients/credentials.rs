@@ -8,7 +8,7 @@ use x509_parser::{prelude::FromDer, x509::SubjectPublicKeyInfo, x509::X509Name};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
-use gatehouse_store::{Exec, clients, clients::ClientRow, clients::CredentialRow};
+use gatehouse_store::{Exec, atomically, clients, clients::ClientRow, clients::CredentialRow};
 
 use super::super::{
     common::order_keys,
@@ -323,28 +323,44 @@ async fn get_credentials_by_credential_id(ctx: Ctx, input: Input) -> Result<Repl
 }
 
 async fn patch_credentials_by_credential_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let mut c = find(&ctx, &input).await?;
-    let now = time::now();
-    let Some(body) = c.body.as_object_mut() else {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "stored credential {} is not an object",
-            c.id
-        )));
-    };
-    match input.body.get("expires_at") {
-        Some(Value::String(s)) => {
-            body.insert("expires_at".into(), json!(normalise_time(s)?));
+    let (db, tenant) = (ctx.db(), ctx.tenant_id());
+    let (client_id, id, req) = (
+        input.path("client_id"),
+        input.path("credential_id"),
+        &input.body,
+    );
+    client_exists(db, tenant, client_id).await?;
+    let c = atomically(|| async move {
+        let tx = db.begin().await.context("starting a transaction")?;
+        let mut c = clients::find_credential_for_update(&tx, tenant, client_id, id)
+            .await
+            .context("finding a credential")?
+            .ok_or_else(inexistent_credential)?;
+        let now = time::now();
+        let Some(body) = c.body.as_object_mut() else {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "stored credential {id} is not an object"
+            )));
+        };
+        match req.get("expires_at") {
+            Some(Value::String(s)) => {
+                body.insert("expires_at".into(), json!(normalise_time(s)?));
+            }
+            Some(Value::Null) => {
+                body.shift_remove("expires_at");
+            }
+            _ => {}
         }
-        Some(Value::Null) => {
-            body.shift_remove("expires_at");
-        }
-        _ => {}
-    }
-    body.insert("updated_at".into(), json!(now));
-    c.body = Value::Object(order_keys(std::mem::take(body), ORDER));
-    clients::update_credential(ctx.db(), ctx.tenant_id(), input.path("client_id"), &c, &now)
-        .await
-        .context("updating a credential")?;
+        body.insert("updated_at".into(), json!(now));
+        let ordered = order_keys(std::mem::take(body), ORDER);
+        c.body = Value::Object(ordered);
+        clients::update_credential(&tx, tenant, client_id, &c, &now)
+            .await
+            .context("updating a credential")?;
+        tx.commit().await.context("committing a credential")?;
+        Ok(c.into_inner())
+    })
+    .await?;
     Ok(Reply::json(c.body))
 }
 

@@ -212,7 +212,7 @@ pub async fn get_keys(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 pub async fn post_keys(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let alg = algorithm(&input)?;
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let conn = connections::find(&tx, ctx.tenant_id(), input.path("id"))
+    let conn = connections::find_for_update(&tx, ctx.tenant_id(), input.path("id"))
         .await
         .context("finding a connection")?
         .ok_or_else(inexistent)?;
@@ -242,7 +242,7 @@ pub async fn post_rotate(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let alg = algorithm(&input)?;
     let tenant = ctx.tenant_id();
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let conn = connections::find(&tx, tenant, input.path("id"))
+    let conn = connections::find_for_update(&tx, tenant, input.path("id"))
         .await
         .context("finding a connection")?
         .ok_or_else(inexistent)?;

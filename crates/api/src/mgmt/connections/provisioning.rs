@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_store::{
-    Exec, Page,
+    Db, Exec, Page, Tx, atomically,
     connections::{self, ConnectionRow},
     docs,
 };
@@ -69,6 +69,51 @@ impl Sub {
             return Err((self.unsupported)());
         }
         Ok(conn)
+    }
+
+    /// The connection as `connection` finds it, locked until the transaction ends: every write
+    /// of a connection's configuration, tokens or keys holds the connection's lock.
+    async fn connection_locked(
+        &self,
+        tx: &Tx,
+        tenant: &str,
+        id: &str,
+    ) -> Result<ConnectionRow, Error> {
+        let conn = connections::find_for_update(tx, tenant, id)
+            .await
+            .context("finding a connection")?
+            .ok_or_else(inexistent)?
+            .into_inner();
+        if !(self.supports)(&conn.strategy) {
+            return Err((self.unsupported)());
+        }
+        Ok(conn)
+    }
+
+    /// Changes the connection's configuration with `change`, atomically; the new configuration.
+    async fn modify(
+        &self,
+        db: &Db,
+        tenant: &str,
+        id: &str,
+        change: impl Fn(&ConnectionRow, &mut Value) -> Result<(), Error>,
+    ) -> Result<Value, Error> {
+        let change = &change;
+        atomically(|| async move {
+            let tx = db.begin().await.context("starting a transaction")?;
+            let conn = self.connection_locked(&tx, tenant, id).await?;
+            let mut doc = self
+                .get(&tx, tenant, &conn.id)
+                .await?
+                .ok_or_else(self.missing)?;
+            change(&conn, &mut doc)?;
+            self.put(&tx, tenant, &conn.id, &doc).await?;
+            tx.commit()
+                .await
+                .context("committing a connection configuration")?;
+            Ok(doc)
+        })
+        .await
     }
 
     async fn get(&self, x: &impl Exec, tenant: &str, id: &str) -> Result<Option<Value>, Error> {
@@ -229,7 +274,9 @@ pub async fn get_scim(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 pub async fn post_scim(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let tenant = ctx.tenant_id();
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let conn = SCIM.connection(&tx, tenant, input.path("id")).await?;
+    let conn = SCIM
+        .connection_locked(&tx, tenant, input.path("id"))
+        .await?;
     if conn.strategy == "waad"
         && conn.options().get("waad_common_endpoint") == Some(&Value::Bool(true))
     {
@@ -262,24 +309,28 @@ pub async fn post_scim(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 pub async fn patch_scim(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let tenant = ctx.tenant_id();
-    let (conn, mut doc) = SCIM.load(ctx.db(), tenant, input.path("id")).await?;
     let req = input.body_object();
-    if let Some(m) = req.get("mapping") {
-        doc["mapping"] = scim_items(m);
-    }
-    if let Some(a) = req.get("user_id_attribute") {
-        doc["user_id_attribute"] = a.clone();
-    }
-    doc["updated_on"] = json!(time::now());
-    SCIM.put(ctx.db(), tenant, &conn.id, &doc).await?;
+    let doc = SCIM
+        .modify(ctx.db(), ctx.tenant_id(), input.path("id"), |_, doc| {
+            if let Some(m) = req.get("mapping") {
+                doc["mapping"] = scim_items(m);
+            }
+            if let Some(a) = req.get("user_id_attribute") {
+                doc["user_id_attribute"] = a.clone();
+            }
+            doc["updated_on"] = json!(time::now());
+            Ok(())
+        })
+        .await?;
     Ok(Reply::json(doc))
 }
 
 pub async fn delete_scim(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let tenant = ctx.tenant_id();
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let conn = SCIM.connection(&tx, tenant, input.path("id")).await?;
+    let conn = SCIM
+        .connection_locked(&tx, tenant, input.path("id"))
+        .await?;
     SCIM.delete(&tx, tenant, &conn.id).await?;
     connections::delete_scim_tokens(&tx, tenant, &conn.id)
         .await
@@ -316,7 +367,12 @@ pub fn token_hash(token: &str) -> String {
 pub async fn post_scim_token(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let tenant = ctx.tenant_id();
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let (conn, _) = SCIM.load(&tx, tenant, input.path("id")).await?;
+    let conn = SCIM
+        .connection_locked(&tx, tenant, input.path("id"))
+        .await?;
+    if SCIM.get(&tx, tenant, &conn.id).await?.is_none() {
+        return Err((SCIM.missing)());
+    }
     let existing = connections::scim_tokens(&tx, tenant, &conn.id)
         .await
         .context("listing SCIM tokens")?;
@@ -514,7 +570,9 @@ pub async fn get_directory(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 pub async fn post_directory(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let tenant = ctx.tenant_id();
     let tx = ctx.db().begin().await.context("starting a transaction")?;
-    let conn = DIRECTORY.connection(&tx, tenant, input.path("id")).await?;
+    let conn = DIRECTORY
+        .connection_locked(&tx, tenant, input.path("id"))
+        .await?;
     if DIRECTORY.get(&tx, tenant, &conn.id).await?.is_some() {
         return Err(Error::conflict(
             "conflict",
@@ -547,21 +605,23 @@ pub async fn post_directory(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 pub async fn patch_directory(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let tenant = ctx.tenant_id();
-    let (conn, mut doc) = DIRECTORY.load(ctx.db(), tenant, input.path("id")).await?;
     let req = input.body_object();
-    if let Some(m) = req.get("mapping") {
-        doc["mapping"] = directory_items(m);
-    }
-    if let Some(a) = req.get("synchronize_automatically") {
-        doc["synchronize_automatically"] = a.clone();
-    }
-    if let Some(g) = req.get("synchronize_groups").and_then(Value::as_str) {
-        check_setup(&conn, g)?;
-        doc["synchronize_groups"] = json!(g);
-    }
-    doc["updated_at"] = json!(time::now());
-    DIRECTORY.put(ctx.db(), tenant, &conn.id, &doc).await?;
+    let doc = DIRECTORY
+        .modify(ctx.db(), ctx.tenant_id(), input.path("id"), |conn, doc| {
+            if let Some(m) = req.get("mapping") {
+                doc["mapping"] = directory_items(m);
+            }
+            if let Some(a) = req.get("synchronize_automatically") {
+                doc["synchronize_automatically"] = a.clone();
+            }
+            if let Some(g) = req.get("synchronize_groups").and_then(Value::as_str) {
+                check_setup(conn, g)?;
+                doc["synchronize_groups"] = json!(g);
+            }
+            doc["updated_at"] = json!(time::now());
+            Ok(())
+        })
+        .await?;
     Ok(Reply::json(shown(&doc)))
 }
 
@@ -651,8 +711,6 @@ pub async fn get_synchronized_groups(ctx: Ctx, input: Input) -> Result<Reply, Er
 
 /// Replaces the synchronized groups (one entry per id, the last given wins), kept in id order.
 pub async fn put_synchronized_groups(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let tenant = ctx.tenant_id();
-    let (conn, mut doc) = DIRECTORY.load(ctx.db(), tenant, input.path("id")).await?;
     let mut by_id = std::collections::BTreeMap::new();
     for g in input
         .body
@@ -665,9 +723,14 @@ pub async fn put_synchronized_groups(ctx: Ctx, input: Input) -> Result<Reply, Er
             by_id.insert(id.to_owned(), g.clone());
         }
     }
-    doc["synchronized_groups"] = Value::Array(by_id.into_values().collect());
-    doc["updated_at"] = json!(time::now());
-    DIRECTORY.put(ctx.db(), tenant, &conn.id, &doc).await?;
+    let groups = Value::Array(by_id.into_values().collect());
+    DIRECTORY
+        .modify(ctx.db(), ctx.tenant_id(), input.path("id"), |_, doc| {
+            doc["synchronized_groups"] = groups.clone();
+            doc["updated_at"] = json!(time::now());
+            Ok(())
+        })
+        .await?;
     Ok(Reply::empty())
 }
 

@@ -40,32 +40,37 @@ impl Secrets {
         }
     }
 
-    /// The tenant's key, made on first use.
+    /// The tenant's key, made on first use (by whichever request comes first: the others read it).
     pub async fn load(x: &impl Exec, tenant: &str) -> Result<Self, Error> {
-        if let Some(doc) = docs::get(x, tenant, KIND, ID)
+        let doc = match docs::get(x, tenant, KIND, ID)
             .await
             .context("reading the configuration key")?
-            && let Some(k) = doc.get("key").and_then(Value::as_str)
         {
-            let bytes = STANDARD
-                .decode(k)
-                .context("decoding the configuration key")?;
-            return Self::from_bytes(&bytes);
-        }
-        let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| anyhow::anyhow!("no randomness for the configuration key"))?;
-        docs::put(
-            x,
-            tenant,
-            KIND,
-            ID,
-            &json!({"key": STANDARD.encode(bytes)}),
-            &time::now(),
-        )
-        .await
-        .context("storing the configuration key")?;
+            Some(doc) => doc,
+            None => {
+                let mut bytes = [0u8; 32];
+                SystemRandom::new()
+                    .fill(&mut bytes)
+                    .map_err(|_| anyhow::anyhow!("no randomness for the configuration key"))?;
+                docs::insert_or_get(
+                    x,
+                    tenant,
+                    KIND,
+                    ID,
+                    &json!({"key": STANDARD.encode(bytes)}),
+                    &time::now(),
+                )
+                .await
+                .context("storing the configuration key")?
+            }
+        };
+        let key = doc
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow::anyhow!("the configuration key document has no key"))?;
+        let bytes = STANDARD
+            .decode(key)
+            .context("decoding the configuration key")?;
         Self::from_bytes(&bytes)
     }
 
