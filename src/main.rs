@@ -131,25 +131,36 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Ops { list } => {
-            let coverage = gatehouse_api::coverage();
-            if list {
-                for (info, done) in &coverage.operations {
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        if *done { "done" } else { "501" },
-                        info.method.as_str(),
-                        info.path,
-                        info.id
-                    );
-                }
-            }
-            println!(
-                "{} of {} operations implemented",
-                coverage.implemented(),
-                coverage.operations.len()
-            );
-            Ok(())
+        Command::Ops { list } => match print_ops(list) {
+            // `gatehouse ops --list | head`: a reader that stops early is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(Into::into),
+        },
+    }
+}
+
+/// The coverage: one line per operation with `--list`, then the total.
+fn print_ops(list: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let coverage = gatehouse_api::coverage();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if list {
+        for (info, done) in &coverage.operations {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}",
+                if *done { "done" } else { "501" },
+                info.method.as_str(),
+                info.path,
+                info.id
+            )?;
         }
     }
+    writeln!(
+        out,
+        "{} of {} operations implemented",
+        coverage.implemented(),
+        coverage.operations.len()
+    )?;
+    out.flush()
 }

@@ -6,11 +6,13 @@
     reason = "test helpers fail loudly"
 )]
 
+mod auth_matrix;
 mod client_grants;
 mod clients;
 mod concurrency;
 mod conformance;
 mod connections;
+mod hostile;
 mod resource_servers;
 mod spine;
 mod store;

@@ -112,6 +112,25 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> 
         req.client_id = Some(dec(id));
         req.client_secret = Some(dec(secret));
     }
+    // U+0000 fits no parameter, and PostgreSQL's text cannot hold it: refused here, the same on
+    // both backends.
+    let fields = [
+        &req.grant_type,
+        &req.client_id,
+        &req.client_secret,
+        &req.audience,
+        &req.scope,
+    ];
+    if fields
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|v| v.contains('\0')))
+    {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Parameters must not contain the NUL character (\\u0000)",
+        ));
+    }
     Ok(req)
 }
 

@@ -471,7 +471,9 @@ async fn delete_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error
 }
 
 /// AD/LDAP connections are online when an AD connector is attached; this server has no AD
-/// connector, so they are not. Other connections are always available.
+/// connector, so they are not. Other connections are always available: `200 OK` with no body, as
+/// the spec and node-auth0's `checkStatus` (a void response, "200 OK … when the connection is
+/// online, otherwise a 404") say.
 async fn get_status(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let row = connections::find(ctx.db(), ctx.tenant_id(), input.path("id"))
         .await
@@ -480,7 +482,10 @@ async fn get_status(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     if row.strategy == "ad" {
         return Err(Error::NotFound("not connected to any node".into()));
     }
-    Ok(Reply::empty())
+    Ok(Reply {
+        status: Some(200),
+        body: None,
+    })
 }
 
 async fn get_connection_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {

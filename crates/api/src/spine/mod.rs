@@ -130,13 +130,15 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error> {
+/// The request body as JSON; `None` when the operation takes no body. Any JSON value comes back
+/// as it was sent (`null`, an array, a number): the caller validates it against the schema.
+fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Option<Value>, Error> {
     let info = op.info();
     if info.body_schema.is_none() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(serde_json::Map::new()));
+        return Ok(Some(Value::Object(serde_json::Map::new())));
     }
     match content_type(headers).as_deref() {
         Some("application/x-www-form-urlencoded")
@@ -144,16 +146,51 @@ fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Error
                 .content_types
                 .contains(&"application/x-www-form-urlencoded") =>
         {
-            validate::form_to_json(bytes)
+            validate::form_to_json(bytes).map(Some)
         }
         None | Some("application/json") => serde_json::from_slice(bytes)
+            .map(Some)
             .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
         Some(other) if other.ends_with("+json") => serde_json::from_slice(bytes)
+            .map(Some)
             .map_err(|_| Error::bad_body("Invalid request payload JSON format")),
         Some(other) => Err(Error::UnsupportedMediaType(
             format!("Unsupported content type: {other}").into(),
         )),
     }
+}
+
+/// A body that could not be read: 413 only when it really exceeds [`MAX_BODY`]; a body the
+/// client broke off or framed wrongly (bad chunked encoding) is the client's 400.
+fn unreadable_body(e: axum::Error) -> Error {
+    let inner = e.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*inner);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return Error::PayloadTooLarge(
+                "Payload content length greater than maximum allowed: 1048576".into(),
+            );
+        }
+        cause = c.source();
+    }
+    Error::bad_body("Invalid request payload: the body could not be read")
+}
+
+/// The query string's pairs. Percent-escapes that do not decode to UTF-8 are refused (the
+/// form decoder would silently turn them into U+FFFD).
+fn parse_query(raw: &str) -> Result<Query, Error> {
+    let malformed =
+        || Error::InvalidQueryString("Query validation error: 'malformed query string'.".into());
+    if raw.split('&').any(|pair| {
+        percent_encoding::percent_decode_str(pair)
+            .decode_utf8()
+            .is_err()
+    }) {
+        return Err(malformed());
+    }
+    serde_urlencoded::from_str(raw)
+        .map(Query)
+        .map_err(|_| malformed())
 }
 
 /// The one axum handler behind `/api/v2/*`.
@@ -194,22 +231,22 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
         .into_iter()
         .map(|(name, raw)| Ok((name, decode(&raw)?)))
         .collect::<Result<Vec<_>, Error>>()?;
+    validate::no_nul_in_path(&params)?;
     validate::path(&state.validators, op, &params)?;
-    let query = Query(
-        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|_| {
-            Error::InvalidQueryString("Query validation error: 'malformed query string'.".into())
-        })?,
-    );
+    let query = parse_query(parts.uri.query().unwrap_or(""))?;
+    validate::no_nul_in_query(&query)?;
     validate::query(&state.validators, op, &query)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        Error::PayloadTooLarge(
-            "Payload content length greater than maximum allowed: 1048576".into(),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(unreadable_body)?;
     let body = parse_body(op, &parts.headers, &bytes)?;
+    if let Some(b) = &body {
+        validate::no_nul_in_body(b)?;
+    }
+    // Every body the operation takes is validated, whatever its JSON type (`null` included).
     match &body {
-        Value::Null => {}
-        Value::Object(o) if state.registry.null_unsets(op) => {
+        None => {}
+        Some(Value::Object(o)) if state.registry.null_unsets(op) => {
             let set: serde_json::Map<String, Value> = o
                 .iter()
                 .filter(|(_, v)| !v.is_null())
@@ -220,8 +257,9 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
                 validate::body(&state.validators, op, &Value::Object(set))?;
             }
         }
-        b => validate::body(&state.validators, op, b)?,
+        Some(b) => validate::body(&state.validators, op, b)?,
     }
+    let body = body.unwrap_or(Value::Null);
 
     let ctx = Ctx {
         state,
@@ -242,7 +280,11 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok(match reply.body {
         Some(v) => (status, axum::Json(v)).into_response(),
-        None if status == StatusCode::OK => (StatusCode::NO_CONTENT, Body::empty()).into_response(),
+        // No body and no status of its own: the spec's 200 becomes 204; a handler that asks
+        // for 200 explicitly gets an empty 200.
+        None if status == StatusCode::OK && reply.status.is_none() => {
+            (StatusCode::NO_CONTENT, Body::empty()).into_response()
+        }
         None => (status, Body::empty()).into_response(),
     })
 }

@@ -88,6 +88,85 @@ pub fn body(v: &Validators, op: Op, body: &Value) -> Result<(), Error> {
         .map_err(|e| Error::InvalidBody(located("Payload", e).into()))
 }
 
+/// Why U+0000 is refused: PostgreSQL's `text` cannot hold it (SQLite would store it), and no Auth0
+/// field takes it; refusing it in the spine answers the same 400 on both backends.
+const NUL: &str = "String must not contain the NUL character (\\u0000)";
+
+/// A name or path shown in a message, its NUL characters escaped.
+fn shown(s: &str) -> String {
+    s.replace('\0', "\\u0000")
+}
+
+/// Path parameters carrying U+0000: 400 `invalid_uri`.
+pub fn no_nul_in_path(params: &[(&'static str, String)]) -> Result<(), Error> {
+    match params.iter().find(|(_, v)| v.contains('\0')) {
+        Some((name, _)) => Err(Error::InvalidUri(
+            format!("Path validation error: '{NUL}' on property {name}.").into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Query names or values carrying U+0000: 400 `invalid_query_string`.
+pub fn no_nul_in_query(q: &Query) -> Result<(), Error> {
+    match q
+        .0
+        .iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        Some((name, _)) => Err(Error::InvalidQueryString(
+            format!(
+                "Query validation error: '{NUL}' on property {}.",
+                shown(name)
+            )
+            .into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A body with U+0000 in any string or object key, at any depth: 400 `invalid_body` naming
+/// where. The parser bounds the depth (serde_json refuses more than 128 levels).
+pub fn no_nul_in_body(body: &Value) -> Result<(), Error> {
+    fn find(v: &Value) -> Option<Vec<String>> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(Vec::new()),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                find(item).map(|mut p| {
+                    p.push(format!("[{i}]"));
+                    p
+                })
+            }),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                if k.contains('\0') {
+                    return Some(vec![shown(k)]);
+                }
+                find(item).map(|mut p| {
+                    p.push(k.clone());
+                    p
+                })
+            }),
+            _ => None,
+        }
+    }
+    let Some(rev) = find(body) else {
+        return Ok(());
+    };
+    let mut path = String::new();
+    for seg in rev.iter().rev() {
+        if !path.is_empty() && !seg.starts_with('[') {
+            path.push('.');
+        }
+        path.push_str(seg);
+    }
+    let msg = if path.is_empty() {
+        format!("Payload validation error: '{NUL}'.")
+    } else {
+        format!("Payload validation error: '{NUL}' on property {path}.")
+    };
+    Err(Error::InvalidBody(msg.into()))
+}
+
 /// A form-encoded body as the JSON object Auth0 reads it as (every value a string).
 pub fn form_to_json(bytes: &[u8]) -> Result<Value, Error> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
@@ -120,5 +199,36 @@ mod tests {
             ("include_totals".into(), "true".into()),
         ]);
         assert!(query(&v, Op::GetClients, &q).is_ok());
+    }
+
+    #[test]
+    fn nul_is_refused_with_its_location() {
+        let e = no_nul_in_path(&[("id", "a\0b".into())]).unwrap_err();
+        assert_eq!(e.error_code(), Some("invalid_uri"));
+        assert_eq!(
+            e.to_string(),
+            "Path validation error: 'String must not contain the NUL character (\\u0000)' on property id."
+        );
+        let q = Query(vec![("q".into(), "x\0".into())]);
+        assert_eq!(
+            no_nul_in_query(&q).unwrap_err().error_code(),
+            Some("invalid_query_string")
+        );
+        let body = serde_json::json!({"a": [1, {"b\0c": 2}]});
+        let e = no_nul_in_body(&body).unwrap_err();
+        assert_eq!(e.error_code(), Some("invalid_body"));
+        assert!(
+            e.to_string().ends_with("on property a[1].b\\u0000c."),
+            "{e}"
+        );
+        let body = serde_json::json!({"m": {"k": ["ok", "no\0"]}});
+        assert!(
+            no_nul_in_body(&body)
+                .unwrap_err()
+                .to_string()
+                .ends_with("on property m.k[1].")
+        );
+        assert!(no_nul_in_body(&serde_json::json!({"a": "fine", "b": [null, 1]})).is_ok());
+        assert!(no_nul_in_body(&serde_json::json!("\0")).is_err());
     }
 }
