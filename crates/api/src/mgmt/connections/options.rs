@@ -1,13 +1,16 @@
 //! A connection's `options` as Auth0 stores them: the defaults it adds per strategy, what it
 //! derives from other options (social scopes), what survives a PATCH that replaces `options`,
 //! and the database strategy's validation rules. Every value here was read from recordings of a
-//! live tenant (the Terraform provider's acceptance tests).
+//! live tenant: the Terraform provider's acceptance tests and, for strategies those do not
+//! cover, go-auth0's (v1) `TestConnectionManager_*` recordings. Where neither shows a default,
+//! what the client sent is echoed and nothing is added.
 
 use serde_json::{Map, Value, json};
 
-use gatehouse_core::Error;
+use gatehouse_core::{Error, time};
 
 use crate::mgmt::common::deep_merge;
+use crate::mgmt::pem::{Pem, parse_cert, parse_pem};
 
 /// The database strategy.
 pub const DATABASE: &str = "auth0";
@@ -30,9 +33,14 @@ pub fn is_enterprise(strategy: &str) -> bool {
     )
 }
 
-/// Strategies Auth0 gives a `provisioning_ticket_url` (recorded for these four).
+/// Strategies Auth0 gives a `provisioning_ticket_url`: recorded for ad, waad, google-apps and
+/// samlp (Terraform provider), adfs and pingfederate (Terraform provider and go-auth0). The
+/// recorded oidc, okta and social connections have none.
 pub fn has_provisioning_ticket(strategy: &str) -> bool {
-    matches!(strategy, "ad" | "waad" | "google-apps" | "samlp")
+    matches!(
+        strategy,
+        "ad" | "adfs" | "pingfederate" | "waad" | "google-apps" | "samlp"
+    )
 }
 
 /// Strategies whose `display_name` defaults to the name (recorded for waad and oidc; okta is
@@ -203,8 +211,32 @@ pub fn on_create(
                 "google-apps" => {
                     out.entry("handle_login_from_social").or_insert(json!(true));
                 }
+                // go-auth0: It_can_successfully_create_a_AD_Connection (no `ips` sent: null).
+                "ad" => {
+                    out.entry("ips").or_insert(Value::Null);
+                    out.entry("brute_force_protection").or_insert(json!(true));
+                }
+                // Terraform provider (TestAccConnectionADFS) and go-auth0 (…_ADFS_Connection).
+                "adfs" => {
+                    out.entry("thumbprints").or_insert(json!([]));
+                }
+                // go-auth0 (…_Ping_Federate_Connection): the sign-in endpoint is the base URL.
+                "pingfederate" => {
+                    if let Some(base) = out.get("pingFederateBaseUrl").cloned() {
+                        out.entry("signInEndpoint").or_insert(base);
+                    }
+                }
+                // go-auth0: …_LinkedIn_Connection and …_Wordpress_Connection (profile: true).
+                "linkedin" | "wordpress" => {
+                    out.entry("profile").or_insert(json!(true));
+                }
+                // go-auth0: …_WindowsLive_Connection (signin: true).
+                "windowslive" => {
+                    out.entry("signin").or_insert(json!(true));
+                }
                 _ => {}
             }
+            signing_cert(strategy, &mut out);
             derive(strategy, &mut out);
         }
     }
@@ -235,6 +267,10 @@ fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
         "waad" => &["waad_common_endpoint", "app_domain", "thumbprints"],
         "samlp" => &["signingCert", "cert", "thumbprints", "expires", "subject"],
         "google-apps" => &["map_user_id_to_id", "handle_login_from_social"],
+        // TestAccConnectionADFS: `thumbprints` survives a PATCH without it.
+        "adfs" => &["thumbprints"],
+        // TestAccConnectionPingFederate: what Auth0 derived from `signingCert`.
+        "pingfederate" => &["cert", "thumbprints", "expires", "subject"],
         _ => &[],
     }
 }
@@ -256,6 +292,9 @@ pub fn on_patch(strategy: &str, current: &Value, given: Map<String, Value>) -> M
         {
             out.insert((*key).to_owned(), v.clone());
         }
+    }
+    if strategy != DATABASE {
+        signing_cert(strategy, &mut out);
     }
     if strategy == DATABASE {
         if let Some(m) = out.get("authentication_methods").cloned() {
@@ -302,6 +341,19 @@ const GOOGLE: &[(&str, &str)] = &[
 
 const WINDOWSLIVE: &[(&str, &str)] = &[("graph_user", "https://graph.microsoft.com/User.Read")];
 
+/// TestAccConnectionLinkedin (Terraform provider) and …_LinkedIn_Connection (go-auth0).
+const LINKEDIN: &[(&str, &str)] = &[
+    ("email", "r_emailaddress"),
+    ("profile", "r_liteprofile"),
+    ("basic_profile", "r_basicprofile"),
+];
+
+/// …_Wordpress_Connection (go-auth0): a sent `scope` is replaced by the flags' scopes.
+const WORDPRESS: &[(&str, &str)] = &[("profile", "profile")];
+
+/// TestAccConnectionApple: `scope` is the flags' names, space-separated (`"name email"`).
+const APPLE: &[(&str, &str)] = &[("name", "name"), ("email", "email")];
+
 /// Facebook options that are settings, not permissions.
 const FACEBOOK_SETTINGS: &[&str] = &[
     "client_id",
@@ -326,12 +378,82 @@ fn is_on(opts: &Map<String, Value>, key: &str) -> bool {
     opts.get(key) == Some(&Value::Bool(true))
 }
 
+/// Strategies whose `signingCert` (a PEM certificate) Auth0 replaces with what it reads from it:
+/// `cert` (the PEM), `expires`, `subject` and `thumbprints` (SHA-1, hex) — recorded for
+/// pingfederate (Terraform provider TestAccConnectionPingFederate, go-auth0
+/// …_Ping_Federate_Connection). A value that is not a certificate is kept as sent.
+fn signing_cert(strategy: &str, opts: &mut Map<String, Value>) {
+    if strategy != "pingfederate" {
+        return;
+    }
+    let Some(text) = opts.get("signingCert").and_then(Value::as_str) else {
+        return;
+    };
+    let Some(facts) = certificate_facts(text) else {
+        return;
+    };
+    opts.shift_remove("signingCert");
+    for (k, v) in facts {
+        opts.insert(k, v);
+    }
+}
+
+/// `expires`, `subject`, `thumbprints` and `cert` of a PEM certificate, in Auth0's order.
+fn certificate_facts(text: &str) -> Option<Map<String, Value>> {
+    let Ok(Pem::Certificate(der)) = parse_pem(text) else {
+        return None;
+    };
+    let cert = parse_cert(&der).ok()?;
+    let mut subject = Map::new();
+    for attr in cert.subject().iter_attributes() {
+        let name = match attr.attr_type().to_id_string().as_str() {
+            "2.5.4.6" => "countryName",
+            "2.5.4.8" => "stateOrProvinceName",
+            "2.5.4.7" => "localityName",
+            "2.5.4.10" => "organizationName",
+            "2.5.4.11" => "organizationalUnitName",
+            "2.5.4.3" => "commonName",
+            "1.2.840.113549.1.9.1" => "emailAddress",
+            _ => continue,
+        };
+        if let Ok(v) = attr.as_str() {
+            subject.insert(name.into(), json!(v));
+        }
+    }
+    let expires = time::format(cert.validity().not_after.to_datetime());
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+    let thumbprint: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut out = Map::new();
+    out.insert("expires".into(), json!(expires));
+    out.insert("subject".into(), Value::Object(subject));
+    out.insert("thumbprints".into(), json!([thumbprint]));
+    out.insert("cert".into(), json!(text));
+    Some(out)
+}
+
 /// The scopes social strategies derive from their permission flags.
 fn derive(strategy: &str, opts: &mut Map<String, Value>) {
     let scope = match strategy {
         "github" => Value::Array(flagged(opts, GITHUB)),
         "google-oauth2" => Value::Array(flagged(opts, GOOGLE)),
         "windowslive" => Value::Array(flagged(opts, WINDOWSLIVE)),
+        "linkedin" => Value::Array(flagged(opts, LINKEDIN)),
+        "wordpress" => Value::Array(flagged(opts, WORDPRESS)),
+        // Salesforce strategies: `scope: []` whatever was sent (go-auth0 …_SalesForce_Connection,
+        // Terraform provider TestAccConnectionSalesforce); no permission flags were recorded.
+        "salesforce" | "salesforce-community" | "salesforce-sandbox" => json!([]),
+        "apple" => {
+            let names: Vec<&str> = APPLE
+                .iter()
+                .filter(|(flag, _)| is_on(opts, flag))
+                .map(|(_, scope)| *scope)
+                .collect();
+            // Without a flag set, a recorded connection shows no scope (go-auth0).
+            if names.is_empty() {
+                return;
+            }
+            json!(names.join(" "))
+        }
         "facebook" => {
             let perms: Vec<&str> = opts
                 .iter()
@@ -489,6 +611,112 @@ mod tests {
         let o = on_create("google-apps", obj(json!({"domain": "example.com"})), "h");
         assert_eq!(o["scope"], json!(["email", "profile"]));
         assert_eq!(keys(&o).last(), Some(&"handle_login_from_social"));
+    }
+
+    #[test]
+    fn social_defaults_of_strategies_without_a_shared_recording() {
+        // go-auth0 …_LinkedIn_Connection: no flags sent → profile: true, scope [r_liteprofile].
+        let o = on_create("linkedin", obj(json!({"strategy_version": 2})), "h");
+        assert_eq!(o["profile"], true);
+        assert_eq!(o["scope"], json!(["r_liteprofile"]));
+        // Terraform provider TestAccConnectionLinkedin (create, then PATCH with email off).
+        let o = on_create(
+            "linkedin",
+            obj(json!({"email": true, "profile": true, "basic_profile": true})),
+            "h",
+        );
+        assert_eq!(
+            o["scope"],
+            json!(["r_emailaddress", "r_liteprofile", "r_basicprofile"])
+        );
+        let o = on_patch(
+            "linkedin",
+            &Value::Object(o),
+            obj(json!({"email": false, "profile": true, "basic_profile": true})),
+        );
+        assert_eq!(o["scope"], json!(["r_liteprofile", "r_basicprofile"]));
+        // go-auth0 …_Wordpress_Connection: a sent scope gives way to the flags.
+        let o = on_create(
+            "wordpress",
+            obj(json!({"scope": ["email", "profile", "openid"]})),
+            "h",
+        );
+        assert_eq!(o["scope"], json!(["profile"]));
+        assert_eq!(o["profile"], true);
+        // go-auth0 …_SalesForce_Connection, Terraform provider TestAccConnectionSalesforce.
+        for strategy in ["salesforce", "salesforce-community"] {
+            let o = on_create(strategy, obj(json!({"client_id": "c"})), "h");
+            assert_eq!(o["scope"], json!([]), "{strategy}");
+        }
+        // go-auth0 …_WindowsLive_Connection: signin defaults to true.
+        let o = on_create("windowslive", Map::new(), "h");
+        assert_eq!(o["signin"], true);
+        assert_eq!(o["scope"], json!([]));
+        // Terraform provider TestAccConnectionApple; go-auth0 …_Apple_Connection (no flags).
+        let o = on_create("apple", obj(json!({"name": true, "email": true})), "h");
+        assert_eq!(o["scope"], "name email");
+        let o = on_patch(
+            "apple",
+            &Value::Object(o),
+            obj(json!({"name": false, "email": true})),
+        );
+        assert_eq!(o["scope"], "email");
+        assert!(on_create("apple", Map::new(), "h").is_empty());
+        // A strategy nobody recorded: echoed, nothing added.
+        let sent = obj(json!({"client_id": "x", "scope": ["a"]}));
+        assert_eq!(on_create("dropbox", sent.clone(), "h"), sent);
+    }
+
+    #[test]
+    fn enterprise_defaults_of_strategies_without_a_shared_recording() {
+        // go-auth0 …_AD_Connection.
+        let o = on_create("ad", Map::new(), "h");
+        assert_eq!(
+            Value::Object(o),
+            json!({"ips": null, "brute_force_protection": true})
+        );
+        // Terraform provider TestAccConnectionADFS: kept on a PATCH without it.
+        let o = on_create("adfs", obj(json!({"adfs_server": "https://a"})), "h");
+        assert_eq!(o["thumbprints"], json!([]));
+        let o = on_patch("adfs", &Value::Object(o), obj(json!({"adfs_server": ""})));
+        assert_eq!(o["thumbprints"], json!([]));
+        assert!(has_provisioning_ticket("adfs") && has_provisioning_ticket("pingfederate"));
+        assert!(!has_provisioning_ticket("oidc") && !has_provisioning_ticket("github"));
+    }
+
+    #[test]
+    fn pingfederate_reads_its_signing_certificate() {
+        // Expected values from `openssl x509 -noout -subject -enddate -fingerprint -sha1`.
+        let pem = include_str!("../testdata/token_encryption_cert.pem");
+        let o = on_create(
+            "pingfederate",
+            obj(json!({"signingCert": pem, "pingFederateBaseUrl": "https://ping.example.com"})),
+            "h",
+        );
+        assert!(!o.contains_key("signingCert"));
+        assert_eq!(o["signInEndpoint"], "https://ping.example.com");
+        assert_eq!(o["cert"], pem);
+        assert_eq!(o["expires"], "2033-05-13T09:33:13.000Z");
+        assert_eq!(
+            o["thumbprints"],
+            json!(["d97ebe051719085b4d09746d54399932d042e54c"])
+        );
+        assert_eq!(
+            o["subject"],
+            json!({"countryName": "es", "stateOrProvinceName": "Madrid", "localityName": "Madrid",
+                "organizationName": "Okta", "organizationalUnitName": "DX-CDT",
+                "commonName": "Developer Experience"})
+        );
+        // A PATCH without signingCert keeps what was derived; garbage is kept as sent.
+        let o = on_patch(
+            "pingfederate",
+            &Value::Object(o),
+            obj(json!({"signSAMLRequest": true})),
+        );
+        assert_eq!(o["expires"], "2033-05-13T09:33:13.000Z");
+        let o = on_create("pingfederate", obj(json!({"signingCert": "nope"})), "h");
+        assert_eq!(o["signingCert"], "nope");
+        assert!(!o.contains_key("cert"));
     }
 
     #[test]
