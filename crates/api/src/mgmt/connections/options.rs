@@ -124,6 +124,18 @@ pub fn validate(strategy: &str, opts: &Map<String, Value>) -> Result<(), Error> 
             "Cannot set both options.attributes and options.requires_username",
         ));
     }
+    // An attribute required in the profile must be required on signup (Terraform provider
+    // TestAccConnectionOptionsAttrInactiveSignUpNegative, go-auth0 …_inactive_on_signup).
+    for (name, a) in attrs.as_object().into_iter().flatten() {
+        let status = a.pointer("/signup/status").and_then(Value::as_str);
+        if a.get("profile_required") == Some(&Value::Bool(true))
+            && status.is_some_and(|s| s != "required")
+        {
+            return Err(Error::bad_body(format!(
+                "attribute {name} must also be required on signup"
+            )));
+        }
+    }
     let active = attrs.as_object().is_some_and(|m| {
         m.values()
             .any(|a| a.pointer("/identifier/active") == Some(&Value::Bool(true)))
@@ -201,7 +213,16 @@ pub fn on_create(
                 }
                 "waad" => {
                     out.entry("app_domain").or_insert(json!(tenant_host));
+                    // go-auth0 …_Azure-AD_Connection: what a create without them shows.
+                    out.entry("identity_api")
+                        .or_insert(json!("microsoft-identity-platform-v2.0"));
+                    out.entry("useCommonEndpoint").or_insert(json!(false));
+                    out.entry("should_trust_email_verified_connection")
+                        .or_insert(json!("never_set_emails_as_verified"));
                     out.entry("waad_common_endpoint").or_insert(json!(false));
+                    out.entry("use_wsfed").or_insert(json!(false));
+                    out.entry("waad_protocol")
+                        .or_insert(json!("openid-connect"));
                 }
                 "samlp" => {
                     out.entry("assertion_decryption_settings").or_insert(
@@ -209,7 +230,13 @@ pub fn on_create(
                     );
                 }
                 "google-apps" => {
+                    // go-auth0 …_GoogleApps_Connection: map_user_id_to_id false.
+                    out.entry("map_user_id_to_id").or_insert(json!(false));
                     out.entry("handle_login_from_social").or_insert(json!(true));
+                }
+                // go-auth0 …_GoogleOAuth2_Connection: email defaults to true.
+                "google-oauth2" => {
+                    out.entry("email").or_insert(json!(true));
                 }
                 // go-auth0: It_can_successfully_create_a_AD_Connection (no `ips` sent: null).
                 "ad" => {
@@ -219,6 +246,8 @@ pub fn on_create(
                 // Terraform provider (TestAccConnectionADFS) and go-auth0 (…_ADFS_Connection).
                 "adfs" => {
                     out.entry("thumbprints").or_insert(json!([]));
+                    out.entry("should_trust_email_verified_connection")
+                        .or_insert(json!("always_set_emails_as_verified"));
                 }
                 // go-auth0 (…_Ping_Federate_Connection): the sign-in endpoint is the base URL.
                 "pingfederate" => {
@@ -335,6 +364,8 @@ const GITHUB: &[(&str, &str)] = &[
 const GOOGLE: &[(&str, &str)] = &[
     ("email", "email"),
     ("profile", "profile"),
+    // go-auth0 …_GoogleOAuth2_Connection.
+    ("calendar", "https://www.googleapis.com/auth/calendar"),
     ("gmail", "https://mail.google.com/mail/feed/atom"),
     ("youtube", "https://gdata.youtube.com"),
 ];
@@ -569,6 +600,21 @@ mod tests {
             bad(json!({"attributes": {"email": {"identifier": {"active": false}}}})),
             "attributes must contain one active identifier"
         );
+        assert_eq!(
+            bad(
+                json!({"attributes": {"phone_number": {"identifier": {"active": true}, "profile_required": true, "signup": {"status": "inactive"}}}})
+            ),
+            "attribute phone_number must also be required on signup"
+        );
+        assert!(
+            validate(
+                DATABASE,
+                &obj(
+                    json!({"attributes": {"email": {"identifier": {"active": true}, "profile_required": true, "signup": {"status": "required"}}}})
+                )
+            )
+            .is_ok()
+        );
         assert!(validate(DATABASE, &obj(json!({"requires_username": true}))).is_ok());
         assert!(validate("oidc", &obj(json!({"attributes": {}}))).is_ok());
     }
@@ -662,6 +708,21 @@ mod tests {
         );
         assert_eq!(o["scope"], "email");
         assert!(on_create("apple", Map::new(), "h").is_empty());
+        // go-auth0 …_GoogleOAuth2_Connection: email on by default, calendar's scope.
+        let o = on_create(
+            "google-oauth2",
+            obj(json!({"profile": true, "calendar": true, "youtube": false})),
+            "h",
+        );
+        assert_eq!(o["email"], true);
+        assert_eq!(
+            o["scope"],
+            json!([
+                "email",
+                "profile",
+                "https://www.googleapis.com/auth/calendar"
+            ])
+        );
         // A strategy nobody recorded: echoed, nothing added.
         let sent = obj(json!({"client_id": "x", "scope": ["a"]}));
         assert_eq!(on_create("dropbox", sent.clone(), "h"), sent);
@@ -681,6 +742,29 @@ mod tests {
         let o = on_patch("adfs", &Value::Object(o), obj(json!({"adfs_server": ""})));
         assert_eq!(o["thumbprints"], json!([]));
         assert!(has_provisioning_ticket("adfs") && has_provisioning_ticket("pingfederate"));
+        // go-auth0 …_Azure-AD_Connection and …_ADFS_Connection.
+        let o = on_create("waad", obj(json!({"domain": "d"})), "t.example");
+        assert_eq!(o["identity_api"], "microsoft-identity-platform-v2.0");
+        assert_eq!(o["waad_protocol"], "openid-connect");
+        assert_eq!(o["use_wsfed"], false);
+        assert_eq!(o["useCommonEndpoint"], false);
+        assert_eq!(
+            o["should_trust_email_verified_connection"],
+            "never_set_emails_as_verified"
+        );
+        let o = on_create(
+            "waad",
+            obj(json!({"identity_api": "azure-active-directory-v1.0"})),
+            "h",
+        );
+        assert_eq!(o["identity_api"], "azure-active-directory-v1.0");
+        let o = on_create("adfs", Map::new(), "h");
+        assert_eq!(
+            o["should_trust_email_verified_connection"],
+            "always_set_emails_as_verified"
+        );
+        let o = on_create("google-apps", obj(json!({"domain": "d"})), "h");
+        assert_eq!(o["map_user_id_to_id"], false);
         assert!(!has_provisioning_ticket("oidc") && !has_provisioning_ticket("github"));
     }
 
