@@ -177,6 +177,18 @@ fn recorded_corrections(spec: &mut Value) {
             "cross_app_access_requesting_app",
             r#"{"type":["object","null"]}"#,
         ),
+        // Sent by the Terraform provider (recorded: TestAccConnectionOIDCMetadata, a samlp
+        // connection with `{"status": "enabled"}`).
+        (
+            "CreateConnectionRequestContent",
+            "cross_app_access_resource_app",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateConnectionRequestContent",
+            "cross_app_access_resource_app",
+            r#"{"type":["object","null"]}"#,
+        ),
         // go-auth0 (v1) `ResourceServer` sends these when set: `VerificationLocation string`
         // and `Options map[string]string`.
         (
@@ -404,6 +416,10 @@ mod tests {
         bad(
             Op::PatchConnectionsById,
             json!({"cross_app_access_requesting_app": "yes"}),
+        );
+        ok(
+            Op::PostConnections,
+            json!({"name": "a", "strategy": "samlp", "cross_app_access_resource_app": {"status": "enabled"}}),
         );
         ok(
             Op::PostResourceServers,
