@@ -361,12 +361,34 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .await
         .context("enabling the new client on connections")?;
     tx.commit().await.context("committing a new client")?;
-    Ok(Reply::json(render(
-        ctx.tenant_id(),
-        &ctx.tenant.signing_keys,
-        &row,
-        true,
-    )))
+    let mut shown = render(ctx.tenant_id(), &ctx.tenant.signing_keys, &row, true);
+    show_created_credentials(&mut shown, &creds);
+    Ok(Reply::json(shown))
+}
+
+/// The create reply shows the credentials it created in full (without their PEM); later
+/// replies refer to them by id only (go-auth0 TestClientAuthenticationMethods/*,
+/// TestClient_CreateCredential, TestClientSignedRequestObject: POST, then PATCH/GET).
+fn show_created_credentials(shown: &mut Value, creds: &[gatehouse_store::clients::CredentialRow]) {
+    let full = |item: &mut Value| {
+        let id = item.get("id").and_then(Value::as_str);
+        if let Some(c) = creds.iter().find(|c| Some(c.id.as_str()) == id) {
+            *item = c.body.clone();
+        }
+    };
+    if let Some(methods) = shown
+        .get_mut("client_authentication_methods")
+        .and_then(Value::as_object_mut)
+    {
+        for m in methods.values_mut() {
+            if let Some(Value::Array(list)) = m.get_mut("credentials") {
+                list.iter_mut().for_each(full);
+            }
+        }
+    }
+    if let Some(Value::Array(list)) = shown.pointer_mut("/signed_request_object/credentials") {
+        list.iter_mut().for_each(full);
+    }
 }
 
 /// A `resource_server` client belongs to the API named by its `resource_server_identifier`:
@@ -747,6 +769,25 @@ mod tests {
             true,
         );
         assert!(plain.get("oidc_backchannel_logout").is_none());
+    }
+
+    #[test]
+    fn create_reply_shows_created_credentials_in_full() {
+        use gatehouse_store::clients::CredentialRow;
+        let cred = CredentialRow {
+            id: "cred_a".into(),
+            body: json!({"id": "cred_a", "credential_type": "public_key", "kid": "k", "alg": "RS256"}),
+        };
+        let mut shown = json!({
+            "client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": "cred_a"}, {"id": "cred_other"}]}},
+            "signed_request_object": {"credentials": [{"id": "cred_a"}]},
+        });
+        show_created_credentials(&mut shown, std::slice::from_ref(&cred));
+        assert_eq!(
+            shown["client_authentication_methods"]["private_key_jwt"]["credentials"],
+            json!([cred.body, {"id": "cred_other"}])
+        );
+        assert_eq!(shown["signed_request_object"]["credentials"][0]["kid"], "k");
     }
 
     #[test]
