@@ -409,12 +409,13 @@ fn is_on(opts: &Map<String, Value>, key: &str) -> bool {
     opts.get(key) == Some(&Value::Bool(true))
 }
 
-/// Strategies whose `signingCert` (a PEM certificate) Auth0 replaces with what it reads from it:
-/// `cert` (the PEM), `expires`, `subject` and `thumbprints` (SHA-1, hex) — recorded for
-/// pingfederate (Terraform provider TestAccConnectionPingFederate, go-auth0
-/// …_Ping_Federate_Connection). A value that is not a certificate is kept as sent.
+/// Strategies whose `signingCert` (a PEM certificate, or its base64) Auth0 reads: it adds
+/// `expires`, `subject`, `thumbprints` (SHA-1, hex) and `cert` (the PEM). pingfederate drops
+/// `signingCert` (Terraform provider TestAccConnectionPingFederate, go-auth0
+/// …_Ping_Federate_Connection); samlp keeps it (go-auth0 …_SAML_Connection, Terraform provider
+/// TestAccConnectionSAML). A value that is not a certificate is kept as sent.
 fn signing_cert(strategy: &str, opts: &mut Map<String, Value>) {
-    if strategy != "pingfederate" {
+    if !matches!(strategy, "pingfederate" | "samlp") {
         return;
     }
     let Some(text) = opts.get("signingCert").and_then(Value::as_str) else {
@@ -423,14 +424,24 @@ fn signing_cert(strategy: &str, opts: &mut Map<String, Value>) {
     let Some(facts) = certificate_facts(text) else {
         return;
     };
-    opts.shift_remove("signingCert");
+    if strategy == "pingfederate" {
+        opts.shift_remove("signingCert");
+    }
     for (k, v) in facts {
         opts.insert(k, v);
     }
 }
 
-/// `expires`, `subject`, `thumbprints` and `cert` of a PEM certificate, in Auth0's order.
+/// `expires`, `subject`, `thumbprints` and `cert` of a PEM certificate (or of a base64-encoded
+/// PEM), in Auth0's order.
 fn certificate_facts(text: &str) -> Option<Map<String, Value>> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let text = if text.trim_start().starts_with("-----") {
+        text.to_owned()
+    } else {
+        String::from_utf8(STANDARD.decode(text.trim()).ok()?).ok()?
+    };
+    let text = text.as_str();
     let Ok(Pem::Certificate(der)) = parse_pem(text) else {
         return None;
     };
@@ -798,6 +809,19 @@ mod tests {
             obj(json!({"signSAMLRequest": true})),
         );
         assert_eq!(o["expires"], "2033-05-13T09:33:13.000Z");
+        // samlp keeps signingCert, which may also be the PEM's base64 (TestAccConnectionSAML).
+        use base64::{Engine, engine::general_purpose::STANDARD};
+        let o = on_create(
+            "samlp",
+            obj(json!({"signingCert": STANDARD.encode(pem)})),
+            "h",
+        );
+        assert_eq!(o["signingCert"], STANDARD.encode(pem));
+        assert_eq!(o["cert"], pem);
+        assert_eq!(
+            o["thumbprints"],
+            json!(["d97ebe051719085b4d09746d54399932d042e54c"])
+        );
         let o = on_create("pingfederate", obj(json!({"signingCert": "nope"})), "h");
         assert_eq!(o["signingCert"], "nope");
         assert!(!o.contains_key("cert"));
