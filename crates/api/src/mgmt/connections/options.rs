@@ -272,6 +272,15 @@ pub fn on_create(
     out
 }
 
+/// The `attribute_map.mapping_mode` a new connection of an OIDC strategy gets.
+fn default_mapping_mode(strategy: &str) -> Option<&'static str> {
+    match strategy {
+        "oidc" => Some("bind_all"),
+        "okta" => Some("basic_profile"),
+        _ => None,
+    }
+}
+
 /// Options Auth0 keeps when a PATCH replaces `options` without them.
 fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
     match strategy {
@@ -280,19 +289,8 @@ fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
             "passkey_options",
             "brute_force_protection",
         ],
-        "oidc" => &[
-            "oidc_metadata",
-            "attribute_map",
-            "schema_version",
-            "connection_settings",
-        ],
-        "okta" => &[
-            "oidc_metadata",
-            "attribute_map",
-            "schema_version",
-            "connection_settings",
-            "type",
-        ],
+        "oidc" => &["oidc_metadata", "schema_version"],
+        "okta" => &["oidc_metadata", "schema_version", "type"],
         "waad" => &["waad_common_endpoint", "app_domain", "thumbprints"],
         "samlp" => &["signingCert", "cert", "thumbprints", "expires", "subject"],
         "google-apps" => &["map_user_id_to_id", "handle_login_from_social"],
@@ -314,6 +312,16 @@ pub fn on_patch(strategy: &str, current: &Value, given: Map<String, Value>) -> M
             _ => v,
         };
         out.insert(k, v);
+    }
+    // OIDC strategies: a PATCH without `attribute_map` gets the strategy's default mapping back,
+    // and one without `connection_settings` has PKCE disabled (recorded alike for oidc —
+    // TestAccConnectionOIDC, TestAccConnectionConnectedAccounts, TestAccConnectionCrossAppAccess*
+    // — and okta — TestAccConnectionOkta).
+    if let Some(mode) = default_mapping_mode(strategy) {
+        out.entry("attribute_map")
+            .or_insert(json!({"mapping_mode": mode}));
+        out.entry("connection_settings")
+            .or_insert(json!({"pkce": "disabled"}));
     }
     for key in kept_on_patch(strategy) {
         if let Some(v) = current.get(*key)
@@ -843,7 +851,23 @@ mod tests {
         let o = on_patch("github", &cur, obj(json!({"email": false, "gist": true})));
         assert_eq!(o["scope"], json!(["gist"]));
         let cur = Value::Object(on_create("okta", Map::new(), "h"));
+        assert_eq!(cur["connection_settings"], json!({"pkce": "auto"}));
         let o = on_patch("okta", &cur, obj(json!({"client_id": "x"})));
         assert_eq!(o["attribute_map"], json!({"mapping_mode": "basic_profile"}));
+        // TestAccConnectionOkta #8, TestAccConnectionOIDC #16: without them, the mapping goes
+        // back to the default and PKCE is disabled.
+        let custom = obj(
+            json!({"attribute_map": {"mapping_mode": "basic_profile", "userinfo_scope": "openid"}, "connection_settings": {"pkce": "auto"}}),
+        );
+        let cur = Value::Object(on_patch("okta", &cur, custom));
+        assert_eq!(cur["connection_settings"], json!({"pkce": "auto"}));
+        let o = on_patch("okta", &cur, obj(json!({"type": "back_channel"})));
+        assert_eq!(o["attribute_map"], json!({"mapping_mode": "basic_profile"}));
+        assert_eq!(o["connection_settings"], json!({"pkce": "disabled"}));
+        assert_eq!(o["schema_version"], "oidc-V4");
+        let cur = Value::Object(on_create("oidc", Map::new(), "h"));
+        let o = on_patch("oidc", &cur, obj(json!({"client_id": "x"})));
+        assert_eq!(o["attribute_map"], json!({"mapping_mode": "bind_all"}));
+        assert_eq!(o["connection_settings"], json!({"pkce": "disabled"}));
     }
 }
