@@ -90,7 +90,7 @@ async fn create_fills_auth0_defaults() {
         let tp = create(
             &s,
             &t,
-            json!({"name": "3P", "app_type": "regular_web", "is_first_party": false}),
+            json!({"name": "3P", "app_type": "regular_web", "is_first_party": false, "third_party_security_mode": "strict"}),
         )
         .await;
         let tp_id = tp["client_id"].as_str().unwrap();

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use gatehouse_testkit::{
     backends,
-    replay::{ReplayOptions, replay_cassette},
+    replay::{ReplayOptions, prepare_recorded_tenant, replay_cassette},
     spawn_on,
 };
 
@@ -22,33 +22,6 @@ fn must_pass() -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .collect()
-}
-
-/// The recorded tenant's configuration that the cassettes take for granted: its
-/// `Username-Password-Authentication` requires a username (TestAccUser* create users with one;
-/// a new tenant's database connection does not).
-async fn like_the_recorded_tenant(s: &gatehouse_testkit::TestServer) {
-    use gatehouse_testkit::spawn::call;
-    use reqwest::Method;
-    let t = s.mgmt_token().await;
-    let path = "/connections?name=Username-Password-Authentication";
-    let (st, list) = call(s, &t, Method::GET, path, None).await;
-    assert_eq!(st, 200, "{list}");
-    let id = list[0]["id"]
-        .as_str()
-        .expect("the tenant's database connection");
-    let mut options = list[0]["options"].clone();
-    options["requires_username"] = serde_json::json!(true);
-    let body = serde_json::json!({ "options": options });
-    let (st, c) = call(
-        s,
-        &t,
-        Method::PATCH,
-        &format!("/connections/{id}"),
-        Some(body),
-    )
-    .await;
-    assert_eq!(st, 200, "{c}");
 }
 
 #[tokio::test]
@@ -71,13 +44,18 @@ async fn cassettes() {
     }
     for b in backends() {
         let s = spawn_on(&b).await;
-        like_the_recorded_tenant(&s).await;
         let opts = ReplayOptions {
             base_url: s.url.clone(),
             token: s.mgmt_token().await,
             timeout: Duration::from_secs(10),
         };
         let client = gatehouse_testkit::replay::replay_client().unwrap();
+        // As replay.py --recorded-tenant: the recorded tenant's Username-Password-Authentication
+        // requires a username (TestAccUser* create users with one; a new tenant's does not).
+        assert!(
+            prepare_recorded_tenant(&client, &opts).await.unwrap(),
+            "could not give Username-Password-Authentication requires_username"
+        );
         let (mut passed, mut failed) = (0, 0);
         let mut regressions = Vec::new();
         for f in &files {

@@ -144,6 +144,73 @@ fn recorded_corrections(spec: &mut Value) {
             "token_vault_privileged_access",
             r#"{"type":["object","null"]}"#,
         ),
+        // Sent by the Terraform provider (recorded: TestAccClientFedCMLogin,
+        // TestAccClientIdentityAssertionAuthorizationGrant) and accepted by Auth0.
+        (
+            "CreateClientRequestContent",
+            "fedcm_login",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateClientRequestContent",
+            "fedcm_login",
+            r#"{"type":["object","null"]}"#,
+        ),
+        (
+            "CreateClientRequestContent",
+            "identity_assertion_authorization_grant",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateClientRequestContent",
+            "identity_assertion_authorization_grant",
+            r#"{"type":["object","null"]}"#,
+        ),
+        // Sent by the Terraform provider (recorded: TestAccConnectionCrossAppAccessRequestingApp).
+        (
+            "CreateConnectionRequestContent",
+            "cross_app_access_requesting_app",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateConnectionRequestContent",
+            "cross_app_access_requesting_app",
+            r#"{"type":["object","null"]}"#,
+        ),
+        // Sent by the Terraform provider (recorded: TestAccConnectionOIDCMetadata, a samlp
+        // connection with `{"status": "enabled"}`).
+        (
+            "CreateConnectionRequestContent",
+            "cross_app_access_resource_app",
+            r#"{"type":"object"}"#,
+        ),
+        (
+            "UpdateConnectionRequestContent",
+            "cross_app_access_resource_app",
+            r#"{"type":["object","null"]}"#,
+        ),
+        // go-auth0 (v1) `ResourceServer` sends these when set: `VerificationLocation string`
+        // and `Options map[string]string`.
+        (
+            "CreateResourceServerRequestContent",
+            "verificationLocation",
+            r#"{"type":"string"}"#,
+        ),
+        (
+            "UpdateResourceServerRequestContent",
+            "verificationLocation",
+            r#"{"type":"string"}"#,
+        ),
+        (
+            "CreateResourceServerRequestContent",
+            "options",
+            r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
+        ),
+        (
+            "UpdateResourceServerRequestContent",
+            "options",
+            r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
+        ),
         (
             "ClientMyOrganizationPostConfiguration",
             "invitation_landing_client_id",
@@ -323,6 +390,42 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn sdk_fields_are_accepted_with_their_types() {
+        let v = Validators::new().unwrap();
+        let ok = |op: Op, body: Value| assert!(v.body(op, &body).is_ok(), "{op:?} {body}");
+        let bad = |op: Op, body: Value| assert!(v.body(op, &body).is_err(), "{op:?} {body}");
+        let client = json!({"name": "a", "fedcm_login": {"google": {"is_enabled": true}},
+            "identity_assertion_authorization_grant": {"active": true}});
+        ok(Op::PostClients, client);
+        ok(
+            Op::PatchClientsById,
+            json!({"fedcm_login": null, "identity_assertion_authorization_grant": null}),
+        );
+        bad(Op::PostClients, json!({"name": "a", "fedcm_login": true}));
+        ok(
+            Op::PostConnections,
+            json!({"name": "a", "strategy": "oidc", "cross_app_access_requesting_app": {"active": true}}),
+        );
+        ok(
+            Op::PatchConnectionsById,
+            json!({"cross_app_access_requesting_app": {"active": false}}),
+        );
+        bad(
+            Op::PatchConnectionsById,
+            json!({"cross_app_access_requesting_app": "yes"}),
+        );
+        ok(
+            Op::PostConnections,
+            json!({"name": "a", "strategy": "samlp", "cross_app_access_resource_app": {"status": "enabled"}}),
+        );
+        ok(
+            Op::PostResourceServers,
+            json!({"identifier": "https://a", "verificationLocation": "x", "options": {"k": "v"}}),
+        );
+        bad(Op::PatchResourceServersById, json!({"options": {"k": 1}}));
     }
 
     #[test]

@@ -1731,6 +1731,12 @@ impl Replayer<'_> {
         } else if status != 204 && !is_blank(&recorded_text) {
             // otherwise the server's body is not judged
             let mut judgement = Judgement::new(&request_text);
+            let recorded = match recorded {
+                Some(r) if status < 400 && is_rewritten_client_reply(&method, &url.path) => {
+                    Some(strip_recorder_artefacts(r))
+                }
+                other => other,
+            };
             judgement.body(
                 &recorded_text,
                 recorded.as_ref(),
@@ -1746,6 +1752,102 @@ impl Replayer<'_> {
         outcome.passed = outcome.status_match && outcome.diffs.is_empty();
         Ok(outcome)
     }
+}
+
+/// The provider's recorder (`internal/acctest/http_recorder.go`) rewrites these client replies: it
+/// decodes them into go-auth0's `Client`/`ClientList`, sets `signing_keys` to
+/// `[{"cert": "[REDACTED]"}]` and encodes them again (which also adds the list envelope's `length`).
+/// replay.py's `is_rewritten_client_reply`.
+fn is_rewritten_client_reply(method: &str, path: &str) -> bool {
+    let base = format!("{API_PREFIX}clients");
+    let one = path.starts_with(&format!("{base}/")) && !path.contains("credentials");
+    (path == base && matches!(method, "GET" | "POST")) || (one && matches!(method, "GET" | "PATCH"))
+}
+
+/// The recorded reply without what the recorder added (replay.py's `strip_recorder_artefacts`): a
+/// server should not imitate the recorder.
+fn strip_recorder_artefacts(recorded: Value) -> Value {
+    fn client(obj: Value) -> Value {
+        match obj {
+            Value::Object(mut map) => {
+                map.shift_remove("signing_keys");
+                Value::Object(map)
+            }
+            other => other,
+        }
+    }
+    match recorded {
+        Value::Object(mut map) if map.get("clients").is_some_and(Value::is_array) => {
+            map.shift_remove("length");
+            if let Some(Value::Array(items)) = map.get_mut("clients") {
+                let taken = std::mem::take(items);
+                *items = taken.into_iter().map(client).collect();
+            }
+            Value::Object(map)
+        }
+        other => client(other),
+    }
+}
+
+/// replay.py's `prepare_recorded_tenant` (`--recorded-tenant`): gives the tenant's
+/// `Username-Password-Authentication` connection `requires_username: true`, as the recorded tenant
+/// had (a new Auth0 tenant does not). Returns whether the connection was found and updated.
+pub async fn prepare_recorded_tenant(
+    client: &reqwest::Client,
+    opts: &ReplayOptions,
+) -> anyhow::Result<bool> {
+    let server = Server::new(&opts.base_url)?;
+    let headers = || {
+        vec![
+            (
+                "Authorization".to_owned(),
+                format!("Bearer {}", opts.token).into_bytes(),
+            ),
+            ("Content-Type".to_owned(), b"application/json".to_vec()),
+        ]
+    };
+    let target = format!("{API_PREFIX}connections?name=Username-Password-Authentication");
+    let Ok((status, raw, encoding)) = server
+        .request(client, opts.timeout, "GET", &target, None, headers())
+        .await
+    else {
+        return Ok(false);
+    };
+    let found = if status == 200 {
+        decode(&raw, &encoding).ok().and_then(|t| parse_json(&t))
+    } else {
+        None
+    };
+    let found = match found {
+        Some(Value::Object(mut map)) => map.remove("connections").unwrap_or(Value::Object(map)),
+        other => other.unwrap_or(Value::Null),
+    };
+    let Some(conn) = found.as_array().and_then(|a| a.first()) else {
+        return Ok(false);
+    };
+    let Some(id) = conn.get("id").and_then(Value::as_str) else {
+        return Ok(false);
+    };
+    let mut options = match conn.get("options") {
+        Some(Value::Object(o)) => o.clone(),
+        _ => Map::new(),
+    };
+    options.insert("requires_username".into(), Value::Bool(true));
+    let body = serde_json::json!({ "options": options })
+        .to_string()
+        .into_bytes();
+    let target = format!("{API_PREFIX}connections/{id}");
+    let reply = server
+        .request(
+            client,
+            opts.timeout,
+            "PATCH",
+            &target,
+            Some(body),
+            headers(),
+        )
+        .await;
+    Ok(matches!(reply, Ok((200, _, _))))
 }
 
 #[cfg(test)]
@@ -2016,6 +2118,43 @@ mod tests {
             vec!["$.errorCode: expected \"inexistent_client\", got null"]
         );
         assert_eq!(message, Some(true));
+    }
+
+    #[test]
+    fn recorder_artefacts_are_removed_from_client_replies_only() {
+        assert!(is_rewritten_client_reply("POST", "/api/v2/clients"));
+        assert!(is_rewritten_client_reply("GET", "/api/v2/clients"));
+        assert!(is_rewritten_client_reply("GET", "/api/v2/clients/abc"));
+        assert!(is_rewritten_client_reply("PATCH", "/api/v2/clients/abc"));
+        assert!(!is_rewritten_client_reply("DELETE", "/api/v2/clients/abc"));
+        assert!(!is_rewritten_client_reply("PATCH", "/api/v2/clients"));
+        assert!(!is_rewritten_client_reply(
+            "GET",
+            "/api/v2/clients/abc/credentials"
+        ));
+        assert!(!is_rewritten_client_reply("GET", "/api/v2/client-grants"));
+        let one = json!({"client_id": "a", "signing_keys": [{"cert": "[REDACTED]"}], "name": "n"});
+        assert_eq!(
+            strip_recorder_artefacts(one),
+            json!({"client_id": "a", "name": "n"})
+        );
+        let list =
+            json!({"clients": [{"client_id": "a", "signing_keys": []}], "length": 1, "total": 1});
+        assert_eq!(
+            strip_recorder_artefacts(list),
+            json!({"clients": [{"client_id": "a"}], "total": 1})
+        );
+        // Without the artefact the server's reply passes even though it shows no signing_keys.
+        let recorded = strip_recorder_artefacts(
+            json!({"client_id": "a", "signing_keys": [{"cert": "[REDACTED]"}]}),
+        );
+        let (diffs, _, _) = judge(&id_map(), "", &recorded, &json!({"client_id": "a"}), false);
+        assert!(diffs.is_empty(), "{diffs:?}");
+        // Other replies keep their keys.
+        assert_eq!(
+            strip_recorder_artefacts(json!([{"signing_keys": 1}])),
+            json!([{"signing_keys": 1}])
+        );
     }
 
     #[test]

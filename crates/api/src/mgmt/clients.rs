@@ -55,10 +55,12 @@ fn default_session_transfer() -> Value {
     })
 }
 
-/// `grant_types` Auth0 gives a new client of this `app_type`.
-fn default_grant_types(app_type: Option<&str>, first_party: bool) -> Value {
+/// `grant_types` Auth0 gives a new client of this `app_type`; `strict` is a third-party client in
+/// `third_party_security_mode: strict` (TestAccClient_ThirdPartySecurityMode). A third-party
+/// client in the default `permissive` mode gets its type's grants (TestAccDataClients, `spa`).
+fn default_grant_types(app_type: Option<&str>, strict: bool) -> Value {
     match app_type {
-        _ if !first_party => json!(["authorization_code"]),
+        _ if strict => json!(["authorization_code"]),
         Some("spa" | "native") => json!(["authorization_code", "implicit", "refresh_token"]),
         Some("resource_server") => json!([]),
         Some("express_configuration") => json!(["authorization_code", "client_credentials"]),
@@ -81,9 +83,16 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
         .get("is_first_party")
         .and_then(Value::as_bool)
         .unwrap_or(true);
+    // A third-party client is `permissive` unless it asks for `strict` (Auth0's docs on
+    // third-party applications; recorded: TestAccDataClients shows `permissive` by default).
+    let strict = !first_party
+        && req.get("third_party_security_mode").and_then(Value::as_str) == Some("strict");
+    let permissive = !first_party && !strict;
     let client_id = match req.get("client_id").and_then(Value::as_str) {
         Some(id) => id.to_owned(),
-        None if !first_party => ids::prefixed("tpc", 22),
+        // Only strict third-party clients get `tpc_` ids; a permissive one's id looks like a
+        // first-party client's (TestAccDataClients).
+        None if strict => ids::prefixed("tpc", 22),
         None => ids::client_id(),
     };
     let express = app_type.as_deref() == Some("express_configuration");
@@ -107,7 +116,7 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
         (2_592_000, 1_296_000)
     };
     let jwt = match app_type.as_deref() {
-        _ if !first_party => {
+        _ if strict => {
             json!({"secret_encoded": false, "alg": "RS256", "lifetime_in_seconds": 3600})
         }
         Some("resource_server" | "express_configuration") => {
@@ -122,17 +131,23 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
     body.insert("is_token_endpoint_ip_header_trusted".into(), json!(false));
     body.insert("name".into(), json!(name));
     body.insert("is_first_party".into(), json!(first_party));
-    body.insert("oidc_conformant".into(), json!(express || !first_party));
+    // resource_server clients are OIDC-conformant (TestAccClientResourceServer), as are
+    // express_configuration and third-party clients.
+    let conformant = express || !first_party || app_type.as_deref() == Some("resource_server");
+    body.insert("oidc_conformant".into(), json!(conformant));
     body.insert("sso_disabled".into(), json!(false));
     body.insert("cross_origin_authentication".into(), json!(false));
+    // First-party: non-rotating, non-expiring. Strict third-party: expiring, no idle expiry
+    // (TestAccClient_ThirdPartySecurityMode). Permissive third-party: rotating and expiring
+    // (TestAccDataClients).
     body.insert(
         "refresh_token".into(),
         json!({
-            "rotation_type": "non-rotating",
+            "rotation_type": if permissive { "rotating" } else { "non-rotating" },
             "expiration_type": if first_party { "non-expiring" } else { "expiring" },
             "leeway": 0,
             "token_lifetime": lifetime,
-            "infinite_token_lifetime": true,
+            "infinite_token_lifetime": !permissive,
             "infinite_idle_token_lifetime": first_party,
             "idle_token_lifetime": idle,
         }),
@@ -144,7 +159,7 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
     body.insert("jwt_configuration".into(), jwt.clone());
     body.insert(
         "grant_types".into(),
-        default_grant_types(app_type.as_deref(), first_party),
+        default_grant_types(app_type.as_deref(), strict),
     );
     body.insert("custom_login_page_on".into(), json!(true));
     if express {
@@ -161,6 +176,9 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
             "client_authentication_methods".into(),
             json!({"private_key_jwt": {"credentials": []}}),
         );
+    }
+    if permissive {
+        body.insert("third_party_security_mode".into(), json!("permissive"));
     }
     for (k, v) in req {
         match k.as_str() {
@@ -185,6 +203,16 @@ pub fn new_client(req: Map<String, Value>, now: &str) -> ClientRow {
             }
             "refresh_token" => {
                 if let Some(existing) = body.get_mut("refresh_token") {
+                    // A non-expiring default switched to `expiring` expires for real: both
+                    // `infinite_*` flags become false unless sent (go-auth0
+                    // TestClient_CreateWithClientRefreshToken).
+                    let to_expiring = existing.get("expiration_type")
+                        == Some(&json!("non-expiring"))
+                        && v.get("expiration_type") == Some(&json!("expiring"));
+                    if to_expiring {
+                        existing["infinite_token_lifetime"] = json!(false);
+                        existing["infinite_idle_token_lifetime"] = json!(false);
+                    }
                     deep_merge(existing, v);
                 }
             }
@@ -238,6 +266,17 @@ fn render(tenant: &str, signing_keys: &Value, row: &ClientRow, show_secret: bool
             if k == "signing_keys" {
                 out.insert(k.clone(), signing_keys.clone());
                 continue;
+            }
+            if k == "oidc_logout"
+                && !body.contains_key("oidc_backchannel_logout")
+                && let Some(urls) = v.get("backchannel_logout_urls")
+            {
+                // Auth0 mirrors the URLs under the older `oidc_backchannel_logout` (recorded:
+                // go-auth0 TestClient_CreateWithOIDCLogout, Terraform TestAccClientOIDCLogout).
+                out.insert(
+                    "oidc_backchannel_logout".into(),
+                    json!({"backchannel_logout_urls": urls}),
+                );
             }
             out.insert(k.clone(), v.clone());
             if k == "client_id"
@@ -324,12 +363,34 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .await
         .context("enabling the new client on connections")?;
     tx.commit().await.context("committing a new client")?;
-    Ok(Reply::json(render(
-        ctx.tenant_id(),
-        &ctx.tenant.signing_keys,
-        &row,
-        true,
-    )))
+    let mut shown = render(ctx.tenant_id(), &ctx.tenant.signing_keys, &row, true);
+    show_created_credentials(&mut shown, &creds);
+    Ok(Reply::json(shown))
+}
+
+/// The create reply shows the credentials it created in full (without their PEM); later
+/// replies refer to them by id only (go-auth0 TestClientAuthenticationMethods/*,
+/// TestClient_CreateCredential, TestClientSignedRequestObject: POST, then PATCH/GET).
+fn show_created_credentials(shown: &mut Value, creds: &[gatehouse_store::clients::CredentialRow]) {
+    let full = |item: &mut Value| {
+        let id = item.get("id").and_then(Value::as_str);
+        if let Some(c) = creds.iter().find(|c| Some(c.id.as_str()) == id) {
+            *item = c.body.clone();
+        }
+    };
+    if let Some(methods) = shown
+        .get_mut("client_authentication_methods")
+        .and_then(Value::as_object_mut)
+    {
+        for m in methods.values_mut() {
+            if let Some(Value::Array(list)) = m.get_mut("credentials") {
+                list.iter_mut().for_each(full);
+            }
+        }
+    }
+    if let Some(Value::Array(list)) = shown.pointer_mut("/signed_request_object/credentials") {
+        list.iter_mut().for_each(full);
+    }
 }
 
 /// A `resource_server` client belongs to the API named by its `resource_server_identifier`:
@@ -567,7 +628,9 @@ mod tests {
         );
         assert_eq!(c.body["refresh_token"]["token_lifetime"], 2_592_000);
         let c = new_client(
-            obj(json!({"name": "a", "is_first_party": false, "app_type": "regular_web"})),
+            obj(
+                json!({"name": "a", "is_first_party": false, "app_type": "regular_web", "third_party_security_mode": "strict"}),
+            ),
             "now",
         );
         assert!(c.client_id.starts_with("tpc_"));
@@ -593,6 +656,152 @@ mod tests {
         assert!(c.body.get("initiate_login_uri").is_none());
         assert_eq!(c.body["session_transfer"]["allow_refresh_token"], true);
         assert_eq!(c.body["session_transfer"]["enforce_device_binding"], "ip");
+    }
+
+    #[test]
+    fn third_party_defaults_follow_the_security_mode() {
+        // Terraform provider TestAccDataClients: a third-party spa, mode not sent.
+        let c = new_client(
+            obj(
+                json!({"name": "a", "app_type": "spa", "is_first_party": false, "token_endpoint_auth_method": "none"}),
+            ),
+            "now",
+        );
+        assert_eq!(c.client_id.len(), 32);
+        assert!(!c.client_id.starts_with("tpc_"));
+        assert_eq!(c.body["third_party_security_mode"], "permissive");
+        assert_eq!(c.body["oidc_conformant"], true);
+        assert_eq!(
+            c.body["grant_types"],
+            json!(["authorization_code", "implicit", "refresh_token"])
+        );
+        assert_eq!(
+            c.body["jwt_configuration"],
+            json!({"secret_encoded": false, "lifetime_in_seconds": 36000})
+        );
+        assert_eq!(
+            c.body["refresh_token"],
+            json!({"rotation_type": "rotating", "expiration_type": "expiring", "leeway": 0,
+                "token_lifetime": 2_592_000, "infinite_token_lifetime": false,
+                "infinite_idle_token_lifetime": false, "idle_token_lifetime": 1_296_000})
+        );
+        // TestAccClient_ThirdPartySecurityMode: strict.
+        let c = new_client(
+            obj(
+                json!({"name": "a", "app_type": "regular_web", "is_first_party": false, "third_party_security_mode": "strict", "token_endpoint_auth_method": "client_secret_post"}),
+            ),
+            "now",
+        );
+        assert!(c.client_id.starts_with("tpc_"));
+        assert_eq!(c.body["third_party_security_mode"], "strict");
+        assert_eq!(c.body["grant_types"], json!(["authorization_code"]));
+        assert_eq!(c.body["refresh_token"]["rotation_type"], "non-rotating");
+        assert_eq!(c.body["refresh_token"]["infinite_token_lifetime"], true);
+    }
+
+    #[test]
+    fn defaults_per_app_type() {
+        // Terraform provider recordings: TestAccClientResourceServer, TestAccClientExpressApp*,
+        // TestAccClientMobile (native), TestAccClientOIDCLogout (spa), TestAccClientConfig.
+        let c = |app_type: &str| {
+            new_client(obj(json!({"name": "a", "app_type": app_type})), "now").body
+        };
+        let rs = c("resource_server");
+        assert_eq!(rs["oidc_conformant"], true);
+        assert_eq!(rs["grant_types"], json!([]));
+        assert_eq!(
+            rs["jwt_configuration"],
+            json!({"secret_encoded": false, "alg": "RS256"})
+        );
+        for t in ["spa", "native"] {
+            assert_eq!(
+                c(t)["grant_types"],
+                json!(["authorization_code", "implicit", "refresh_token"])
+            );
+            assert_eq!(c(t)["oidc_conformant"], false);
+        }
+        for t in ["regular_web", "non_interactive", "sso_integration"] {
+            assert_eq!(
+                c(t)["grant_types"],
+                json!([
+                    "authorization_code",
+                    "implicit",
+                    "refresh_token",
+                    "client_credentials"
+                ]),
+                "{t}"
+            );
+        }
+        let express = c("express_configuration");
+        assert_eq!(express["oidc_conformant"], true);
+        assert_eq!(
+            express["grant_types"],
+            json!(["authorization_code", "client_credentials"])
+        );
+        assert_eq!(c("spa")["refresh_token"]["expiration_type"], "non-expiring");
+    }
+
+    #[test]
+    fn expiring_refresh_tokens_and_backchannel_logout() {
+        // go-auth0 TestClient_CreateWithClientRefreshToken.
+        let c = new_client(
+            obj(
+                json!({"name": "a", "refresh_token": {"rotation_type": "non-rotating", "expiration_type": "expiring"}}),
+            ),
+            "now",
+        );
+        assert_eq!(c.body["refresh_token"]["infinite_token_lifetime"], false);
+        assert_eq!(
+            c.body["refresh_token"]["infinite_idle_token_lifetime"],
+            false
+        );
+        assert_eq!(c.body["refresh_token"]["token_lifetime"], 2_592_000);
+        // Flags sent with it are kept.
+        let c = new_client(
+            obj(
+                json!({"name": "a", "refresh_token": {"expiration_type": "expiring", "infinite_token_lifetime": true}}),
+            ),
+            "now",
+        );
+        assert_eq!(c.body["refresh_token"]["infinite_token_lifetime"], true);
+        // go-auth0 TestClient_CreateWithOIDCLogout, Terraform TestAccClientOIDCLogout.
+        let c = new_client(
+            obj(
+                json!({"name": "a", "oidc_logout": {"backchannel_logout_urls": ["https://x/logout"], "backchannel_logout_initiators": {"mode": "all"}}}),
+            ),
+            "now",
+        );
+        let shown = render("t", &json!([]), &c, true);
+        assert_eq!(
+            shown["oidc_backchannel_logout"],
+            json!({"backchannel_logout_urls": ["https://x/logout"]})
+        );
+        let plain = render(
+            "t",
+            &json!([]),
+            &new_client(obj(json!({"name": "a"})), "now"),
+            true,
+        );
+        assert!(plain.get("oidc_backchannel_logout").is_none());
+    }
+
+    #[test]
+    fn create_reply_shows_created_credentials_in_full() {
+        use gatehouse_store::clients::CredentialRow;
+        let cred = CredentialRow {
+            id: "cred_a".into(),
+            body: json!({"id": "cred_a", "credential_type": "public_key", "kid": "k", "alg": "RS256"}),
+        };
+        let mut shown = json!({
+            "client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": "cred_a"}, {"id": "cred_other"}]}},
+            "signed_request_object": {"credentials": [{"id": "cred_a"}]},
+        });
+        show_created_credentials(&mut shown, std::slice::from_ref(&cred));
+        assert_eq!(
+            shown["client_authentication_methods"]["private_key_jwt"]["credentials"],
+            json!([cred.body, {"id": "cred_other"}])
+        );
+        assert_eq!(shown["signed_request_object"]["credentials"][0]["kid"], "k");
     }
 
     #[test]

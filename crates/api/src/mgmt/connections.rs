@@ -183,6 +183,17 @@ pub fn new_connection(
         .cloned()
         .unwrap_or_default();
     options::validate(&strategy, &given)?;
+    // Cross App Access requesting apps are federated connections; a database, passwordless or
+    // social connection cannot be one (Terraform provider
+    // TestAccConnectionCrossAppAccessRequestingAppNegative: a database connection).
+    let requesting = req
+        .get("cross_app_access_requesting_app")
+        .and_then(|v| v.get("active"));
+    if requesting == Some(&Value::Bool(true)) && !options::is_enterprise(&strategy) {
+        return Err(Error::OperationNotSupported(
+            "Cross App Access Requesting App is not supported for this connection.".into(),
+        ));
+    }
     let id = ids::prefixed("con", 16);
     let mut body = Map::new();
     body.insert("id".into(), json!(id));
@@ -585,6 +596,30 @@ mod tests {
         );
         assert_eq!(shown["realms"], json!(["db"]));
         assert_eq!(shown["enabled_clients"], json!(["cl1"]));
+    }
+
+    #[test]
+    fn cross_app_access_only_for_federated_connections() {
+        let make = |strategy: &str| {
+            new_connection(
+                &req(
+                    json!({"name": "x", "strategy": strategy, "cross_app_access_requesting_app": {"active": true}}),
+                ),
+                "https://t/",
+                "now",
+            )
+        };
+        let err = make("auth0").unwrap_err();
+        assert!(matches!(err, Error::OperationNotSupported(_)));
+        assert_eq!(
+            err.to_string(),
+            "Cross App Access Requesting App is not supported for this connection."
+        );
+        let c = make("oidc").unwrap();
+        assert_eq!(
+            c.body["cross_app_access_requesting_app"],
+            json!({"active": true})
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! A connection's `options` as Auth0 stores them: the defaults it adds per strategy, what it
 //! derives from other options (social scopes), what survives a PATCH that replaces `options`,
 //! and the database strategy's validation rules. Every value here was read from recordings of a
-//! live tenant (the Terraform provider's acceptance tests).
+//! live tenant: the Terraform provider's acceptance tests and, for strategies those do not
+//! cover, go-auth0's (v1) `TestConnectionManager_*` recordings. Where neither shows a default,
+//! what the client sent is echoed and nothing is added.
 
 use serde_json::{Map, Value, json};
 
-use gatehouse_core::Error;
+use gatehouse_core::{Error, time};
 
 use crate::mgmt::common::deep_merge;
+use crate::mgmt::pem::{Pem, parse_cert, parse_pem};
 
 /// The database strategy.
 pub const DATABASE: &str = "auth0";
@@ -30,9 +33,14 @@ pub fn is_enterprise(strategy: &str) -> bool {
     )
 }
 
-/// Strategies Auth0 gives a `provisioning_ticket_url` (recorded for these four).
+/// Strategies Auth0 gives a `provisioning_ticket_url`: recorded for ad, waad, google-apps and
+/// samlp (Terraform provider), adfs and pingfederate (Terraform provider and go-auth0). The
+/// recorded oidc, okta and social connections have none.
 pub fn has_provisioning_ticket(strategy: &str) -> bool {
-    matches!(strategy, "ad" | "waad" | "google-apps" | "samlp")
+    matches!(
+        strategy,
+        "ad" | "adfs" | "pingfederate" | "waad" | "google-apps" | "samlp"
+    )
 }
 
 /// Strategies whose `display_name` defaults to the name (recorded for waad and oidc; okta is
@@ -116,6 +124,18 @@ pub fn validate(strategy: &str, opts: &Map<String, Value>) -> Result<(), Error> 
             "Cannot set both options.attributes and options.requires_username",
         ));
     }
+    // An attribute required in the profile must be required on signup (Terraform provider
+    // TestAccConnectionOptionsAttrInactiveSignUpNegative, go-auth0 …_inactive_on_signup).
+    for (name, a) in attrs.as_object().into_iter().flatten() {
+        let status = a.pointer("/signup/status").and_then(Value::as_str);
+        if a.get("profile_required") == Some(&Value::Bool(true))
+            && status.is_some_and(|s| s != "required")
+        {
+            return Err(Error::bad_body(format!(
+                "attribute {name} must also be required on signup"
+            )));
+        }
+    }
     let active = attrs.as_object().is_some_and(|m| {
         m.values()
             .any(|a| a.pointer("/identifier/active") == Some(&Value::Bool(true)))
@@ -193,7 +213,16 @@ pub fn on_create(
                 }
                 "waad" => {
                     out.entry("app_domain").or_insert(json!(tenant_host));
+                    // go-auth0 …_Azure-AD_Connection: what a create without them shows.
+                    out.entry("identity_api")
+                        .or_insert(json!("microsoft-identity-platform-v2.0"));
+                    out.entry("useCommonEndpoint").or_insert(json!(false));
+                    out.entry("should_trust_email_verified_connection")
+                        .or_insert(json!("never_set_emails_as_verified"));
                     out.entry("waad_common_endpoint").or_insert(json!(false));
+                    out.entry("use_wsfed").or_insert(json!(false));
+                    out.entry("waad_protocol")
+                        .or_insert(json!("openid-connect"));
                 }
                 "samlp" => {
                     out.entry("assertion_decryption_settings").or_insert(
@@ -201,14 +230,55 @@ pub fn on_create(
                     );
                 }
                 "google-apps" => {
+                    // go-auth0 …_GoogleApps_Connection: map_user_id_to_id false.
+                    out.entry("map_user_id_to_id").or_insert(json!(false));
                     out.entry("handle_login_from_social").or_insert(json!(true));
+                }
+                // go-auth0 …_GoogleOAuth2_Connection: email defaults to true.
+                "google-oauth2" => {
+                    out.entry("email").or_insert(json!(true));
+                }
+                // go-auth0: It_can_successfully_create_a_AD_Connection (no `ips` sent: null).
+                "ad" => {
+                    out.entry("ips").or_insert(Value::Null);
+                    out.entry("brute_force_protection").or_insert(json!(true));
+                }
+                // Terraform provider (TestAccConnectionADFS) and go-auth0 (…_ADFS_Connection).
+                "adfs" => {
+                    out.entry("thumbprints").or_insert(json!([]));
+                    out.entry("should_trust_email_verified_connection")
+                        .or_insert(json!("always_set_emails_as_verified"));
+                }
+                // go-auth0 (…_Ping_Federate_Connection): the sign-in endpoint is the base URL.
+                "pingfederate" => {
+                    if let Some(base) = out.get("pingFederateBaseUrl").cloned() {
+                        out.entry("signInEndpoint").or_insert(base);
+                    }
+                }
+                // go-auth0: …_LinkedIn_Connection and …_Wordpress_Connection (profile: true).
+                "linkedin" | "wordpress" => {
+                    out.entry("profile").or_insert(json!(true));
+                }
+                // go-auth0: …_WindowsLive_Connection (signin: true).
+                "windowslive" => {
+                    out.entry("signin").or_insert(json!(true));
                 }
                 _ => {}
             }
+            signing_cert(strategy, &mut out);
             derive(strategy, &mut out);
         }
     }
     out
+}
+
+/// The `attribute_map.mapping_mode` a new connection of an OIDC strategy gets.
+fn default_mapping_mode(strategy: &str) -> Option<&'static str> {
+    match strategy {
+        "oidc" => Some("bind_all"),
+        "okta" => Some("basic_profile"),
+        _ => None,
+    }
 }
 
 /// Options Auth0 keeps when a PATCH replaces `options` without them.
@@ -219,22 +289,15 @@ fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
             "passkey_options",
             "brute_force_protection",
         ],
-        "oidc" => &[
-            "oidc_metadata",
-            "attribute_map",
-            "schema_version",
-            "connection_settings",
-        ],
-        "okta" => &[
-            "oidc_metadata",
-            "attribute_map",
-            "schema_version",
-            "connection_settings",
-            "type",
-        ],
+        "oidc" => &["oidc_metadata", "schema_version"],
+        "okta" => &["oidc_metadata", "schema_version", "type"],
         "waad" => &["waad_common_endpoint", "app_domain", "thumbprints"],
         "samlp" => &["signingCert", "cert", "thumbprints", "expires", "subject"],
         "google-apps" => &["map_user_id_to_id", "handle_login_from_social"],
+        // TestAccConnectionADFS: `thumbprints` survives a PATCH without it.
+        "adfs" => &["thumbprints"],
+        // TestAccConnectionPingFederate: what Auth0 derived from `signingCert`.
+        "pingfederate" => &["cert", "thumbprints", "expires", "subject"],
         _ => &[],
     }
 }
@@ -250,12 +313,25 @@ pub fn on_patch(strategy: &str, current: &Value, given: Map<String, Value>) -> M
         };
         out.insert(k, v);
     }
+    // OIDC strategies: a PATCH without `attribute_map` gets the strategy's default mapping back,
+    // and one without `connection_settings` has PKCE disabled (recorded alike for oidc —
+    // TestAccConnectionOIDC, TestAccConnectionConnectedAccounts, TestAccConnectionCrossAppAccess*
+    // — and okta — TestAccConnectionOkta).
+    if let Some(mode) = default_mapping_mode(strategy) {
+        out.entry("attribute_map")
+            .or_insert(json!({"mapping_mode": mode}));
+        out.entry("connection_settings")
+            .or_insert(json!({"pkce": "disabled"}));
+    }
     for key in kept_on_patch(strategy) {
         if let Some(v) = current.get(*key)
             && !out.contains_key(*key)
         {
             out.insert((*key).to_owned(), v.clone());
         }
+    }
+    if strategy != DATABASE {
+        signing_cert(strategy, &mut out);
     }
     if strategy == DATABASE {
         if let Some(m) = out.get("authentication_methods").cloned() {
@@ -296,11 +372,26 @@ const GITHUB: &[(&str, &str)] = &[
 const GOOGLE: &[(&str, &str)] = &[
     ("email", "email"),
     ("profile", "profile"),
+    // go-auth0 …_GoogleOAuth2_Connection.
+    ("calendar", "https://www.googleapis.com/auth/calendar"),
     ("gmail", "https://mail.google.com/mail/feed/atom"),
     ("youtube", "https://gdata.youtube.com"),
 ];
 
 const WINDOWSLIVE: &[(&str, &str)] = &[("graph_user", "https://graph.microsoft.com/User.Read")];
+
+/// TestAccConnectionLinkedin (Terraform provider) and …_LinkedIn_Connection (go-auth0).
+const LINKEDIN: &[(&str, &str)] = &[
+    ("email", "r_emailaddress"),
+    ("profile", "r_liteprofile"),
+    ("basic_profile", "r_basicprofile"),
+];
+
+/// …_Wordpress_Connection (go-auth0): a sent `scope` is replaced by the flags' scopes.
+const WORDPRESS: &[(&str, &str)] = &[("profile", "profile")];
+
+/// TestAccConnectionApple: `scope` is the flags' names, space-separated (`"name email"`).
+const APPLE: &[(&str, &str)] = &[("name", "name"), ("email", "email")];
 
 /// Facebook options that are settings, not permissions.
 const FACEBOOK_SETTINGS: &[&str] = &[
@@ -326,12 +417,93 @@ fn is_on(opts: &Map<String, Value>, key: &str) -> bool {
     opts.get(key) == Some(&Value::Bool(true))
 }
 
+/// Strategies whose `signingCert` (a PEM certificate, or its base64) Auth0 reads: it adds
+/// `expires`, `subject`, `thumbprints` (SHA-1, hex) and `cert` (the PEM). pingfederate drops
+/// `signingCert` (Terraform provider TestAccConnectionPingFederate, go-auth0
+/// …_Ping_Federate_Connection); samlp keeps it (go-auth0 …_SAML_Connection, Terraform provider
+/// TestAccConnectionSAML). A value that is not a certificate is kept as sent.
+fn signing_cert(strategy: &str, opts: &mut Map<String, Value>) {
+    if !matches!(strategy, "pingfederate" | "samlp") {
+        return;
+    }
+    let Some(text) = opts.get("signingCert").and_then(Value::as_str) else {
+        return;
+    };
+    let Some(facts) = certificate_facts(text) else {
+        return;
+    };
+    if strategy == "pingfederate" {
+        opts.shift_remove("signingCert");
+    }
+    for (k, v) in facts {
+        opts.insert(k, v);
+    }
+}
+
+/// `expires`, `subject`, `thumbprints` and `cert` of a PEM certificate (or of a base64-encoded
+/// PEM), in Auth0's order.
+fn certificate_facts(text: &str) -> Option<Map<String, Value>> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let text = if text.trim_start().starts_with("-----") {
+        text.to_owned()
+    } else {
+        String::from_utf8(STANDARD.decode(text.trim()).ok()?).ok()?
+    };
+    let text = text.as_str();
+    let Ok(Pem::Certificate(der)) = parse_pem(text) else {
+        return None;
+    };
+    let cert = parse_cert(&der).ok()?;
+    let mut subject = Map::new();
+    for attr in cert.subject().iter_attributes() {
+        let name = match attr.attr_type().to_id_string().as_str() {
+            "2.5.4.6" => "countryName",
+            "2.5.4.8" => "stateOrProvinceName",
+            "2.5.4.7" => "localityName",
+            "2.5.4.10" => "organizationName",
+            "2.5.4.11" => "organizationalUnitName",
+            "2.5.4.3" => "commonName",
+            "1.2.840.113549.1.9.1" => "emailAddress",
+            _ => continue,
+        };
+        if let Ok(v) = attr.as_str() {
+            subject.insert(name.into(), json!(v));
+        }
+    }
+    let expires = time::format(cert.validity().not_after.to_datetime());
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+    let thumbprint: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut out = Map::new();
+    out.insert("expires".into(), json!(expires));
+    out.insert("subject".into(), Value::Object(subject));
+    out.insert("thumbprints".into(), json!([thumbprint]));
+    out.insert("cert".into(), json!(text));
+    Some(out)
+}
+
 /// The scopes social strategies derive from their permission flags.
 fn derive(strategy: &str, opts: &mut Map<String, Value>) {
     let scope = match strategy {
         "github" => Value::Array(flagged(opts, GITHUB)),
         "google-oauth2" => Value::Array(flagged(opts, GOOGLE)),
         "windowslive" => Value::Array(flagged(opts, WINDOWSLIVE)),
+        "linkedin" => Value::Array(flagged(opts, LINKEDIN)),
+        "wordpress" => Value::Array(flagged(opts, WORDPRESS)),
+        // Salesforce strategies: `scope: []` whatever was sent (go-auth0 …_SalesForce_Connection,
+        // Terraform provider TestAccConnectionSalesforce); no permission flags were recorded.
+        "salesforce" | "salesforce-community" | "salesforce-sandbox" => json!([]),
+        "apple" => {
+            let names: Vec<&str> = APPLE
+                .iter()
+                .filter(|(flag, _)| is_on(opts, flag))
+                .map(|(_, scope)| *scope)
+                .collect();
+            // Without a flag set, a recorded connection shows no scope (go-auth0).
+            if names.is_empty() {
+                return;
+            }
+            json!(names.join(" "))
+        }
         "facebook" => {
             let perms: Vec<&str> = opts
                 .iter()
@@ -447,6 +619,21 @@ mod tests {
             bad(json!({"attributes": {"email": {"identifier": {"active": false}}}})),
             "attributes must contain one active identifier"
         );
+        assert_eq!(
+            bad(
+                json!({"attributes": {"phone_number": {"identifier": {"active": true}, "profile_required": true, "signup": {"status": "inactive"}}}})
+            ),
+            "attribute phone_number must also be required on signup"
+        );
+        assert!(
+            validate(
+                DATABASE,
+                &obj(
+                    json!({"attributes": {"email": {"identifier": {"active": true}, "profile_required": true, "signup": {"status": "required"}}}})
+                )
+            )
+            .is_ok()
+        );
         assert!(validate(DATABASE, &obj(json!({"requires_username": true}))).is_ok());
         assert!(validate("oidc", &obj(json!({"attributes": {}}))).is_ok());
     }
@@ -492,6 +679,163 @@ mod tests {
     }
 
     #[test]
+    fn social_defaults_of_strategies_without_a_shared_recording() {
+        // go-auth0 …_LinkedIn_Connection: no flags sent → profile: true, scope [r_liteprofile].
+        let o = on_create("linkedin", obj(json!({"strategy_version": 2})), "h");
+        assert_eq!(o["profile"], true);
+        assert_eq!(o["scope"], json!(["r_liteprofile"]));
+        // Terraform provider TestAccConnectionLinkedin (create, then PATCH with email off).
+        let o = on_create(
+            "linkedin",
+            obj(json!({"email": true, "profile": true, "basic_profile": true})),
+            "h",
+        );
+        assert_eq!(
+            o["scope"],
+            json!(["r_emailaddress", "r_liteprofile", "r_basicprofile"])
+        );
+        let o = on_patch(
+            "linkedin",
+            &Value::Object(o),
+            obj(json!({"email": false, "profile": true, "basic_profile": true})),
+        );
+        assert_eq!(o["scope"], json!(["r_liteprofile", "r_basicprofile"]));
+        // go-auth0 …_Wordpress_Connection: a sent scope gives way to the flags.
+        let o = on_create(
+            "wordpress",
+            obj(json!({"scope": ["email", "profile", "openid"]})),
+            "h",
+        );
+        assert_eq!(o["scope"], json!(["profile"]));
+        assert_eq!(o["profile"], true);
+        // go-auth0 …_SalesForce_Connection, Terraform provider TestAccConnectionSalesforce.
+        for strategy in ["salesforce", "salesforce-community"] {
+            let o = on_create(strategy, obj(json!({"client_id": "c"})), "h");
+            assert_eq!(o["scope"], json!([]), "{strategy}");
+        }
+        // go-auth0 …_WindowsLive_Connection: signin defaults to true.
+        let o = on_create("windowslive", Map::new(), "h");
+        assert_eq!(o["signin"], true);
+        assert_eq!(o["scope"], json!([]));
+        // Terraform provider TestAccConnectionApple; go-auth0 …_Apple_Connection (no flags).
+        let o = on_create("apple", obj(json!({"name": true, "email": true})), "h");
+        assert_eq!(o["scope"], "name email");
+        let o = on_patch(
+            "apple",
+            &Value::Object(o),
+            obj(json!({"name": false, "email": true})),
+        );
+        assert_eq!(o["scope"], "email");
+        assert!(on_create("apple", Map::new(), "h").is_empty());
+        // go-auth0 …_GoogleOAuth2_Connection: email on by default, calendar's scope.
+        let o = on_create(
+            "google-oauth2",
+            obj(json!({"profile": true, "calendar": true, "youtube": false})),
+            "h",
+        );
+        assert_eq!(o["email"], true);
+        assert_eq!(
+            o["scope"],
+            json!([
+                "email",
+                "profile",
+                "https://www.googleapis.com/auth/calendar"
+            ])
+        );
+        // A strategy nobody recorded: echoed, nothing added.
+        let sent = obj(json!({"client_id": "x", "scope": ["a"]}));
+        assert_eq!(on_create("dropbox", sent.clone(), "h"), sent);
+    }
+
+    #[test]
+    fn enterprise_defaults_of_strategies_without_a_shared_recording() {
+        // go-auth0 …_AD_Connection.
+        let o = on_create("ad", Map::new(), "h");
+        assert_eq!(
+            Value::Object(o),
+            json!({"ips": null, "brute_force_protection": true})
+        );
+        // Terraform provider TestAccConnectionADFS: kept on a PATCH without it.
+        let o = on_create("adfs", obj(json!({"adfs_server": "https://a"})), "h");
+        assert_eq!(o["thumbprints"], json!([]));
+        let o = on_patch("adfs", &Value::Object(o), obj(json!({"adfs_server": ""})));
+        assert_eq!(o["thumbprints"], json!([]));
+        assert!(has_provisioning_ticket("adfs") && has_provisioning_ticket("pingfederate"));
+        // go-auth0 …_Azure-AD_Connection and …_ADFS_Connection.
+        let o = on_create("waad", obj(json!({"domain": "d"})), "t.example");
+        assert_eq!(o["identity_api"], "microsoft-identity-platform-v2.0");
+        assert_eq!(o["waad_protocol"], "openid-connect");
+        assert_eq!(o["use_wsfed"], false);
+        assert_eq!(o["useCommonEndpoint"], false);
+        assert_eq!(
+            o["should_trust_email_verified_connection"],
+            "never_set_emails_as_verified"
+        );
+        let o = on_create(
+            "waad",
+            obj(json!({"identity_api": "azure-active-directory-v1.0"})),
+            "h",
+        );
+        assert_eq!(o["identity_api"], "azure-active-directory-v1.0");
+        let o = on_create("adfs", Map::new(), "h");
+        assert_eq!(
+            o["should_trust_email_verified_connection"],
+            "always_set_emails_as_verified"
+        );
+        let o = on_create("google-apps", obj(json!({"domain": "d"})), "h");
+        assert_eq!(o["map_user_id_to_id"], false);
+        assert!(!has_provisioning_ticket("oidc") && !has_provisioning_ticket("github"));
+    }
+
+    #[test]
+    fn pingfederate_reads_its_signing_certificate() {
+        // Expected values from `openssl x509 -noout -subject -enddate -fingerprint -sha1`.
+        let pem = include_str!("../testdata/token_encryption_cert.pem");
+        let o = on_create(
+            "pingfederate",
+            obj(json!({"signingCert": pem, "pingFederateBaseUrl": "https://ping.example.com"})),
+            "h",
+        );
+        assert!(!o.contains_key("signingCert"));
+        assert_eq!(o["signInEndpoint"], "https://ping.example.com");
+        assert_eq!(o["cert"], pem);
+        assert_eq!(o["expires"], "2033-05-13T09:33:13.000Z");
+        assert_eq!(
+            o["thumbprints"],
+            json!(["d97ebe051719085b4d09746d54399932d042e54c"])
+        );
+        assert_eq!(
+            o["subject"],
+            json!({"countryName": "es", "stateOrProvinceName": "Madrid", "localityName": "Madrid",
+                "organizationName": "Okta", "organizationalUnitName": "DX-CDT",
+                "commonName": "Developer Experience"})
+        );
+        // A PATCH without signingCert keeps what was derived; garbage is kept as sent.
+        let o = on_patch(
+            "pingfederate",
+            &Value::Object(o),
+            obj(json!({"signSAMLRequest": true})),
+        );
+        assert_eq!(o["expires"], "2033-05-13T09:33:13.000Z");
+        // samlp keeps signingCert, which may also be the PEM's base64 (TestAccConnectionSAML).
+        use base64::{Engine, engine::general_purpose::STANDARD};
+        let o = on_create(
+            "samlp",
+            obj(json!({"signingCert": STANDARD.encode(pem)})),
+            "h",
+        );
+        assert_eq!(o["signingCert"], STANDARD.encode(pem));
+        assert_eq!(o["cert"], pem);
+        assert_eq!(
+            o["thumbprints"],
+            json!(["d97ebe051719085b4d09746d54399932d042e54c"])
+        );
+        let o = on_create("pingfederate", obj(json!({"signingCert": "nope"})), "h");
+        assert_eq!(o["signingCert"], "nope");
+        assert!(!o.contains_key("cert"));
+    }
+
+    #[test]
     fn patch_replaces_options_but_keeps_what_auth0_keeps() {
         let cur = Value::Object(on_create(
             DATABASE,
@@ -507,7 +851,23 @@ mod tests {
         let o = on_patch("github", &cur, obj(json!({"email": false, "gist": true})));
         assert_eq!(o["scope"], json!(["gist"]));
         let cur = Value::Object(on_create("okta", Map::new(), "h"));
+        assert_eq!(cur["connection_settings"], json!({"pkce": "auto"}));
         let o = on_patch("okta", &cur, obj(json!({"client_id": "x"})));
         assert_eq!(o["attribute_map"], json!({"mapping_mode": "basic_profile"}));
+        // TestAccConnectionOkta #8, TestAccConnectionOIDC #16: without them, the mapping goes
+        // back to the default and PKCE is disabled.
+        let custom = obj(
+            json!({"attribute_map": {"mapping_mode": "basic_profile", "userinfo_scope": "openid"}, "connection_settings": {"pkce": "auto"}}),
+        );
+        let cur = Value::Object(on_patch("okta", &cur, custom));
+        assert_eq!(cur["connection_settings"], json!({"pkce": "auto"}));
+        let o = on_patch("okta", &cur, obj(json!({"type": "back_channel"})));
+        assert_eq!(o["attribute_map"], json!({"mapping_mode": "basic_profile"}));
+        assert_eq!(o["connection_settings"], json!({"pkce": "disabled"}));
+        assert_eq!(o["schema_version"], "oidc-V4");
+        let cur = Value::Object(on_create("oidc", Map::new(), "h"));
+        let o = on_patch("oidc", &cur, obj(json!({"client_id": "x"})));
+        assert_eq!(o["attribute_map"], json!({"mapping_mode": "bind_all"}));
+        assert_eq!(o["connection_settings"], json!({"pkce": "disabled"}));
     }
 }
