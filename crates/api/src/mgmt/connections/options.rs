@@ -471,8 +471,8 @@ fn certificate_facts(text: &str) -> Option<Map<String, Value>> {
         }
     }
     let expires = time::format(cert.validity().not_after.to_datetime());
-    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
-    let thumbprint: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+    let thumbprint = hex::encode(sha1.as_ref());
     let mut out = Map::new();
     out.insert("expires".into(), json!(expires));
     out.insert("subject".into(), Value::Object(subject));
