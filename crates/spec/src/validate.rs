@@ -63,8 +63,21 @@ fn absolute_refs(v: &mut Value) {
 impl Validators {
     /// Parses the embedded spec; fails only if the embedded spec itself is broken.
     pub fn new() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let mut spec: Value = serde_json::from_str(crate::SPEC_JSON)?;
+        // Every `$ref` of the spec points into `components/schemas`, and the operations'
+        // schemas are compiled from their own text (OPERATIONS): only the components are
+        // parsed and kept (the paths were a quarter of the parsed spec, held for good).
+        #[derive(serde::Deserialize)]
+        struct Components {
+            components: Value,
+        }
+        let parsed: Components = serde_json::from_str(crate::SPEC_JSON)?;
+        let mut spec = Value::Object(
+            [("components".to_owned(), parsed.components)]
+                .into_iter()
+                .collect(),
+        );
         recorded_corrections(&mut spec);
+        drop_descriptions(&mut spec);
         let registry =
             Resource::from_contents(spec).and_then(|resource| Registry::try_new(BASE, resource))?;
         Ok(Self {
@@ -170,6 +183,21 @@ fn recorded_corrections(spec: &mut Value) {
         ) {
             props.entry((*prop).to_owned()).or_insert(def);
         }
+    }
+}
+
+/// Removes the `description` annotations (text for humans; a *property* named `description`
+/// is an object schema and stays) and `x-…` extensions: validation reads neither.
+fn drop_descriptions(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|k, child| {
+                !(k.starts_with("x-") || (k == "description" && child.is_string()))
+            });
+            map.values_mut().for_each(drop_descriptions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_descriptions),
+        _ => {}
     }
 }
 
