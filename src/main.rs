@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// mimalloc: the request path allocates a lot of small, short-lived objects (measured in bench/).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use gatehouse_api::{AdminCredentials, Config, LogFormat, TlsMode};
 
 #[derive(Parser)]
@@ -22,6 +23,26 @@ enum LogFormatArg {
     Json,
 }
 
+/// SQLite's `synchronous` mode for `serve`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum SqliteSynchronous {
+    /// Every commit is synced before the answer: an acknowledged write survives a power loss.
+    Full,
+    /// Synced at WAL checkpoints only: faster writes; a power loss (not a crash of the
+    /// process) may lose the last acknowledged writes. The file is never corrupted.
+    Normal,
+}
+
+/// The database URL handed to the store: SQLite's opt-out travels as `?synchronous=normal`.
+/// PostgreSQL URLs, and URLs that already say `synchronous=`, are left as they are.
+fn with_sqlite_synchronous(url: String, mode: SqliteSynchronous) -> String {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if postgres || mode == SqliteSynchronous::Full || url.contains("?synchronous=") {
+        return url;
+    }
+    format!("{url}?synchronous=normal")
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
@@ -32,6 +53,15 @@ enum Command {
         /// `postgres://…` for PostgreSQL; otherwise a SQLite file.
         #[arg(long, env = "GATEHOUSE_DATABASE_URL", default_value = "gatehouse.db")]
         database_url: String,
+        /// SQLite only: `full` (default) syncs every commit; `normal` trades durability on
+        /// power loss for faster writes.
+        #[arg(
+            long,
+            env = "GATEHOUSE_SQLITE_SYNCHRONOUS",
+            value_enum,
+            default_value = "full"
+        )]
+        sqlite_synchronous: SqliteSynchronous,
         /// Public issuer URL (default: derived from the listen address).
         #[arg(long, env = "GATEHOUSE_ISSUER")]
         issuer: Option<String>,
@@ -93,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             database_url,
+            sqlite_synchronous,
             issuer,
             log_format,
             admin_client_id,
@@ -114,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let cfg = Config {
                 listen,
-                database_url,
+                database_url: with_sqlite_synchronous(database_url, sqlite_synchronous),
                 issuer,
                 admin: AdminCredentials {
                     client_id: admin_client_id,
@@ -151,5 +182,53 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn sqlite_synchronous_reaches_the_database_url() {
+        let url = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Serve {
+                database_url,
+                sqlite_synchronous,
+                ..
+            } => with_sqlite_synchronous(database_url, sqlite_synchronous),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            url(&["gatehouse", "serve", "--database-url", "a.db"]),
+            "a.db"
+        );
+        assert_eq!(
+            url(&[
+                "gatehouse",
+                "serve",
+                "--database-url",
+                "a.db",
+                "--sqlite-synchronous",
+                "normal"
+            ]),
+            "a.db?synchronous=normal"
+        );
+        assert_eq!(
+            url(&[
+                "gatehouse",
+                "serve",
+                "--database-url",
+                "postgres://h/db",
+                "--sqlite-synchronous",
+                "normal"
+            ]),
+            "postgres://h/db"
+        );
+        assert!(
+            Cli::try_parse_from(["gatehouse", "serve", "--sqlite-synchronous", "off"]).is_err()
+        );
     }
 }
