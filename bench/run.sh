@@ -3,6 +3,9 @@
 #   health  GET  /healthz                      (the ceiling: HTTP stack alone)
 #   read    GET  /api/v2/clients/{id}          (bearer token, cached verification, one DB read)
 #   token   POST /oauth/token                  (client_credentials: DB reads + one RS256 signature)
+#   write   PATCH /api/v2/clients/{id}         (one committed write; SQLite synchronous=FULL, the
+#                                               default), then write_normal: the same on a restarted
+#                                               server with --sqlite-synchronous normal (SQLite only)
 # plus RS256 signing alone (criterion, crates/core/benches/sign.rs), and prints each as a ratio
 # to its ceiling with PASS/MISS against the targets:
 #   read  >= 50 % of health req/s
@@ -46,7 +49,7 @@ USE_PG=0
 for arg in "$@"; do
   case "$arg" in
     --postgres) USE_PG=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +96,20 @@ LOAD_BEFORE="$(cut -d' ' -f1 /proc/loadavg)"
 run_scenario health "$BASE/healthz"
 run_scenario read "$BASE$READ_PATH" -H "Authorization: Bearer $ACCESS_TOKEN"
 run_scenario token "$BASE/oauth/token" -m POST -T application/json -d "$TOKEN_BODY"
+# Writes: PATCH of a client's description, one committed transaction each; on SQLite with the
+# default synchronous=FULL (every commit synced), then again on a restarted server with
+# --sqlite-synchronous normal (GATEHOUSE_SQLITE_SYNCHRONOUS), to show what durability costs.
+WRITE_URL="$BASE/api/v2/clients/$ADMIN_ID"
+WRITE_BODY='{"description":"bench write"}'
+run_scenario write "$WRITE_URL" -m PATCH -T application/json -d "$WRITE_BODY" -H "Authorization: Bearer $ACCESS_TOKEN"
+if [[ "$USE_PG" != 1 ]]; then
+  stop_server
+  BENCH_SQLITE_SYNCHRONOUS=normal start_server
+  get_token
+  run_scenario write_normal "$WRITE_URL" -m PATCH -T application/json -d "$WRITE_BODY" -H "Authorization: Bearer $ACCESS_TOKEN"
+else
+  jq -n '{name:"write_normal", status:"skipped", reason:"SQLite only"}' >"$WORK/write_normal.json"
+fi
 
 # ---------------------------------------------------------------- report
 SERVER_ALIVE=true; kill -0 "$SERVER_PID" 2>/dev/null || SERVER_ALIVE=false
@@ -100,6 +117,7 @@ mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/latest.json"
 jq -n \
   --slurpfile h "$WORK/health.json" --slurpfile r "$WORK/read.json" --slurpfile t "$WORK/token.json" \
+  --slurpfile w "$WORK/write.json" --slurpfile wn "$WORK/write_normal.json" \
   --argjson signothers "$SIGN_OTHERS" --argjson sign1 "$SIGN_1" --argjson signn "$SIGN_N" --argjson verify1 "$VERIFY_1" \
   --argjson cores "$CORES" --argjson dur "$DURATION" --argjson warm "$WARMUP" --argjson conc "$CONC" \
   --argjson rt "$READ_TARGET" --argjson tt "$TOKEN_TARGET" --argjson alive "$SERVER_ALIVE" \
@@ -110,7 +128,7 @@ jq -n \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" '
   def r2: if . == null then null else (. * 100 | round) / 100 end;
   def r3: if . == null then null else (. * 1000 | round) / 1000 end;
-  ($h[0]) as $h | ($r[0]) as $r | ($t[0]) as $t
+  ($h[0]) as $h | ($r[0]) as $r | ($t[0]) as $t | ($w[0]) as $w | ($wn[0]) as $wn
   | (if $h.status == "ok" then $h.rps else null end) as $ceil
   | (if $sign1 != null then $sign1 * $cores else null end) as $signceil
   | def ratio($x; $c): if $x.status == "ok" and $c != null and $c > 0 then $x.rps / $c else null end;
@@ -130,7 +148,10 @@ jq -n \
       token: ($t + {rps: ($t.rps | r2), ratio_to_health: (ratio($t; $ceil) | r3),
                     ratio_to_signing: (ratio($t; $signceil) | r3),
                     ratio_to_signing_all_cores: (ratio($t; $signn) | r3),
-                    target: {of: "signing", min_ratio: $tt, verdict: verdict(ratio($t; $signceil); $tt)}})
+                    target: {of: "signing", min_ratio: $tt, verdict: verdict(ratio($t; $signceil); $tt)}}),
+      write: ($w + {rps: ($w.rps | r2), synchronous: (if $backend == "sqlite" then "FULL" else null end),
+                    ratio_to_normal: (if $wn.status == "ok" then ratio($w; $wn.rps) | r3 else null end)}),
+      write_normal: ($wn + {rps: ($wn.rps | r2), synchronous: "NORMAL"})
     },
     server_alive_after_run: $alive
   }' >"$OUT"
@@ -150,7 +171,10 @@ hdr = (f"{'scenario':<34} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'srv µs/req
 print(hdr); print("-" * len(hdr))
 rows = [("health  GET /healthz", s["health"], "1.00 (ceiling)", "", ""),
         ("read    GET /api/v2/clients/{id}", s["read"], None, "≥ 0.50", s["read"]["target"]["verdict"]),
-        ("token   POST /oauth/token", s["token"], None, "≥ 0.80", s["token"]["target"]["verdict"])]
+        ("token   POST /oauth/token", s["token"], None, "≥ 0.80", s["token"]["target"]["verdict"]),
+        ("write   PATCH /api/v2/clients/{id}", s["write"],
+         (f(s["write"].get("ratio_to_normal"), ".2f") + " of NORMAL") if c["backend"] == "sqlite" else "-", "", ""),
+        ("write   … synchronous=NORMAL", s["write_normal"], "(opt-out)", "", "")]
 for label, x, ratio, target, verdict in rows:
     if x["status"] == "skipped":
         print(f"{label:<34} {'SKIPPED: ' + x['reason']}")

@@ -90,3 +90,58 @@ async fn unique_violations_are_recognised() {
         assert_eq!(db.execute(sql, params!["y", "y", "now"]).await.unwrap(), 1);
     }
 }
+
+/// SQLite's `synchronous` mode (0 OFF, 1 NORMAL, 2 FULL) on the readers and on the writer.
+async fn sqlite_synchronous(db: &Db) -> (i64, i64) {
+    let read = db.query("PRAGMA synchronous", vec![]).await.unwrap();
+    let tx = db.begin().await.unwrap();
+    let write = Exec::query(&tx, "PRAGMA synchronous", vec![])
+        .await
+        .unwrap();
+    drop(tx);
+    (
+        read[0].i64("synchronous").unwrap(),
+        write[0].i64("synchronous").unwrap(),
+    )
+}
+
+/// An acknowledged SQLite write is synced before the answer (FULL, durable on power loss)
+/// unless the database URL opts out with `?synchronous=normal`.
+#[tokio::test]
+async fn sqlite_commits_are_synced_unless_the_url_opts_out() {
+    let t = TestDb::new(&gatehouse_testkit::Backend::Sqlite)
+        .await
+        .unwrap();
+    let db = Db::connect(&t.url).await.unwrap();
+    migrate(&db).await.unwrap();
+    assert_eq!(sqlite_synchronous(&db).await, (2, 2), "default: FULL");
+    drop(db);
+
+    let relaxed = Db::connect(&format!("{}?synchronous=normal", t.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        sqlite_synchronous(&relaxed).await,
+        (1, 1),
+        "opted out: NORMAL"
+    );
+    // The same file (the query is not part of its name): the schema is already there.
+    assert_eq!(
+        docs::get(&relaxed, "t", "k", "none").await.unwrap(),
+        None,
+        "same database"
+    );
+    assert!(!std::path::Path::new(&format!("{}?synchronous=normal", t.url)).exists());
+    drop(relaxed);
+
+    let sqlite_url = format!("sqlite://{}?synchronous=FULL", t.url);
+    let full = Db::connect(&sqlite_url).await.unwrap();
+    assert_eq!(sqlite_synchronous(&full).await, (2, 2));
+    drop(full);
+
+    let err = Db::connect(&format!("{}?synchronous=off", t.url))
+        .await
+        .err()
+        .expect("OFF is refused");
+    assert!(err.to_string().contains("synchronous"), "{err:#}");
+}

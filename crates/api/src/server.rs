@@ -132,7 +132,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
-        validators: Validators::new()?,
+        validators: Validators::new().map_err(|e| anyhow::anyhow!("the embedded spec: {e}"))?,
         registry,
         routes: Routes::build()?,
         token_cache: new_token_cache(),

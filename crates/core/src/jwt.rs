@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 /// A private signing key with its key id.
 pub struct SigningKey {
     pub kid: String,
+    /// `base64url({"alg":"RS256","typ":"JWT","kid":…})`: the same for every token of this key.
+    header_b64: String,
     pair: KeyPair,
     rng: SystemRandom,
 }
@@ -37,19 +39,18 @@ impl SigningKey {
             .map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?
             .as_ref()
             .to_vec();
-        Ok((
-            Self {
-                kid,
-                pair,
-                rng: SystemRandom::new(),
-            },
-            der,
-        ))
+        Ok((Self::new(kid, pair)?, der))
     }
 
     pub fn from_pkcs8(kid: String, der: &[u8]) -> anyhow::Result<Self> {
         let pair = KeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("bad RSA key: {e}"))?;
+        Self::new(kid, pair)
+    }
+
+    fn new(kid: String, pair: KeyPair) -> anyhow::Result<Self> {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
         Ok(Self {
+            header_b64: B64.encode(serde_json::to_vec(&header)?),
             kid,
             pair,
             rng: SystemRandom::new(),
@@ -74,13 +75,18 @@ impl SigningKey {
         self.pair.public_key().as_ref().to_vec()
     }
 
-    /// Signs `claims` as an RS256 JWT with this key's `kid`.
-    pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
-        let mut token = B64.encode(serde_json::to_vec(&header)?);
+    /// Signs `claims` (a JSON object: a `Value` or any serialisable struct) as an RS256 JWT
+    /// with this key's `kid`.
+    pub fn sign<C: serde::Serialize + ?Sized>(&self, claims: &C) -> anyhow::Result<String> {
+        let payload = serde_json::to_vec(claims)?;
+        let sig_len = self.pair.public_modulus_len();
+        let mut token = String::with_capacity(
+            self.header_b64.len() + 2 + (payload.len() + sig_len).div_ceil(3) * 4,
+        );
+        token.push_str(&self.header_b64);
         token.push('.');
-        token.push_str(&B64.encode(serde_json::to_vec(claims)?));
-        let mut sig = vec![0u8; self.pair.public_modulus_len()];
+        B64.encode_string(&payload, &mut token);
+        let mut sig = vec![0u8; sig_len];
         self.pair
             .sign(
                 &signature::RSA_PKCS1_SHA256,
@@ -90,7 +96,7 @@ impl SigningKey {
             )
             .map_err(|_| anyhow::anyhow!("RS256 signing failed"))?;
         token.push('.');
-        token.push_str(&B64.encode(sig));
+        B64.encode_string(&sig, &mut token);
         Ok(token)
     }
 }

@@ -240,12 +240,38 @@ struct SqlitePool {
     writer: Arc<Mutex<Option<rusqlite::Connection>>>,
 }
 
-fn open_sqlite(path: &PathBuf) -> DbResult<rusqlite::Connection> {
+/// The SQLite file and its `synchronous` mode. FULL by default: in WAL mode every commit is
+/// synced, so an acknowledged write survives a power loss. `<file>?synchronous=normal` (what
+/// `gatehouse serve --sqlite-synchronous normal` passes) syncs only at checkpoints: faster
+/// commits, and a power loss may drop the last acknowledged ones (never corrupts the file).
+fn sqlite_target(path: &std::path::Path) -> DbResult<(PathBuf, &'static str)> {
+    let text = path.to_string_lossy();
+    let Some((file, mode)) = text
+        .rsplit_once('?')
+        .and_then(|(file, query)| Some((file, query.strip_prefix("synchronous=")?)))
+    else {
+        return Ok((path.to_path_buf(), "FULL"));
+    };
+    let mode = match mode.to_ascii_lowercase().as_str() {
+        "full" => "FULL",
+        "normal" => "NORMAL",
+        "extra" => "EXTRA",
+        other => {
+            return Err(anyhow!(
+                "unknown SQLite synchronous mode `{other}` (full, normal or extra)"
+            ));
+        }
+    };
+    Ok((PathBuf::from(file), mode))
+}
+
+fn open_sqlite(path: &std::path::Path) -> DbResult<rusqlite::Connection> {
+    let (path, synchronous) = sqlite_target(path)?;
     let conn =
-        rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-    )?;
+        rusqlite::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+    ))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }

@@ -34,13 +34,26 @@ pub struct Verified {
 }
 
 /// Keyed by a fast keyed hash of tenant and token (SHA-256 of a 3 KB token cost more than the
-/// rest of a cached read); bounded by the bytes of the tokens it holds.
+/// rest of a cached read); bounded by the bytes it holds: the token and the principal (a
+/// Management API token names up to 221 scopes: ~12 KB of token, ~11 KB of parsed scopes).
 pub type TokenCache = moka::sync::Cache<u64, Verified>;
+
+/// The cache's bound in (estimated) bytes: ~700 full-scope tokens. Clients reuse a token until
+/// it expires, so a few hot tokens are what it serves; a flood of distinct tokens only evicts.
+pub const TOKEN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Heap bytes a cache entry holds, roughly (a `String` is 24 bytes plus its allocation).
+fn weight(v: &Verified) -> u32 {
+    let p = &v.principal;
+    let scopes: usize = p.scopes.iter().map(|s| s.len() + 40).sum();
+    let bytes = v.token.len() + v.tenant.len() + p.sub.len() + scopes + 256;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
 
 pub fn new_token_cache() -> TokenCache {
     moka::sync::Cache::builder()
-        .weigher(|_, v: &Verified| u32::try_from(v.token.len() + 256).unwrap_or(u32::MAX))
-        .max_capacity(64 * 1024 * 1024)
+        .weigher(|_, v: &Verified| weight(v))
+        .max_capacity(TOKEN_CACHE_BYTES)
         .time_to_live(Duration::from_secs(600))
         .build()
 }
@@ -135,6 +148,41 @@ pub fn check_scopes(p: &Principal, required: &[&str]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flood of distinct full-scope tokens (12 KB each, 221 scopes) stays within the bound,
+    /// counting the parsed scopes as well as the token.
+    #[test]
+    fn the_token_cache_is_bounded_by_what_it_holds() {
+        let cache = new_token_cache();
+        let scopes: Vec<String> = (0..221).map(|i| format!("read:scope_number_{i}")).collect();
+        for i in 0..2000u32 {
+            let token = format!("{i:>12000}");
+            let v = Verified {
+                token: token.as_str().into(),
+                tenant: "default".into(),
+                principal: Arc::new(Principal {
+                    sub: "x@clients".into(),
+                    client_id: Some("x".into()),
+                    scopes: scopes.clone(),
+                    exp: i64::MAX,
+                }),
+            };
+            cache.insert(cache_key("default", &token), v);
+        }
+        cache.run_pending_tasks();
+        let heap_per_entry = 12_000 + scopes.iter().map(|s| s.len() + 24).sum::<usize>();
+        let held = cache.entry_count() * heap_per_entry as u64;
+        assert!(
+            held <= TOKEN_CACHE_BYTES,
+            "{} entries, ~{held} bytes",
+            cache.entry_count()
+        );
+        assert!(
+            cache.entry_count() > 100,
+            "still caches: {}",
+            cache.entry_count()
+        );
+    }
 
     #[test]
     fn scopes() {
