@@ -133,122 +133,81 @@ impl Validators {
 /// Request properties the real API accepts (as recorded in the cassettes) that the published
 /// schemas lack; without them the schemas' `additionalProperties: false` would refuse them.
 fn recorded_corrections(spec: &mut Value) {
-    const ADDED: &[(&str, &str, &str)] = &[
+    // (family, field, its schema in Create{family}RequestContent, in Update{family}RequestContent)
+    const ADDED: &[(&str, &str, &str, &str)] = &[
         (
-            "CreateResourceServerRequestContent",
+            "ResourceServer",
             "token_lifetime_for_web",
+            r#"{"type":"integer","minimum":0,"maximum":2592000}"#,
             r#"{"type":"integer","minimum":0,"maximum":2592000}"#,
         ),
         (
-            "UpdateResourceServerRequestContent",
-            "token_lifetime_for_web",
-            r#"{"type":"integer","minimum":0,"maximum":2592000}"#,
-        ),
-        (
-            "CreateResourceServerRequestContent",
+            "ResourceServer",
             "allow_online_access_with_ephemeral_sessions",
+            r#"{"type":"boolean"}"#,
             r#"{"type":"boolean"}"#,
         ),
         (
-            "UpdateResourceServerRequestContent",
-            "allow_online_access_with_ephemeral_sessions",
-            r#"{"type":"boolean"}"#,
-        ),
-        (
-            "CreateClientRequestContent",
+            "Client",
             "token_vault_privileged_access",
             r#"{"type":"object"}"#,
-        ),
-        (
-            "UpdateClientRequestContent",
-            "token_vault_privileged_access",
             r#"{"type":["object","null"]}"#,
         ),
         // Sent by the Terraform provider (recorded: TestAccClientFedCMLogin,
         // TestAccClientIdentityAssertionAuthorizationGrant) and accepted by Auth0.
         (
-            "CreateClientRequestContent",
+            "Client",
             "fedcm_login",
             r#"{"type":"object"}"#,
-        ),
-        (
-            "UpdateClientRequestContent",
-            "fedcm_login",
             r#"{"type":["object","null"]}"#,
         ),
         (
-            "CreateClientRequestContent",
+            "Client",
             "identity_assertion_authorization_grant",
             r#"{"type":"object"}"#,
-        ),
-        (
-            "UpdateClientRequestContent",
-            "identity_assertion_authorization_grant",
             r#"{"type":["object","null"]}"#,
         ),
         // Sent by the Terraform provider (recorded: TestAccConnectionCrossAppAccessRequestingApp).
         (
-            "CreateConnectionRequestContent",
+            "Connection",
             "cross_app_access_requesting_app",
             r#"{"type":"object"}"#,
-        ),
-        (
-            "UpdateConnectionRequestContent",
-            "cross_app_access_requesting_app",
             r#"{"type":["object","null"]}"#,
         ),
         // Sent by the Terraform provider (recorded: TestAccConnectionOIDCMetadata, a samlp
         // connection with `{"status": "enabled"}`).
         (
-            "CreateConnectionRequestContent",
+            "Connection",
             "cross_app_access_resource_app",
             r#"{"type":"object"}"#,
-        ),
-        (
-            "UpdateConnectionRequestContent",
-            "cross_app_access_resource_app",
             r#"{"type":["object","null"]}"#,
         ),
         // go-auth0 (v1) `ResourceServer` sends these when set: `VerificationLocation string`
         // and `Options map[string]string`.
         (
-            "CreateResourceServerRequestContent",
+            "ResourceServer",
             "verificationLocation",
             r#"{"type":"string"}"#,
-        ),
-        (
-            "UpdateResourceServerRequestContent",
-            "verificationLocation",
             r#"{"type":"string"}"#,
         ),
         (
-            "CreateResourceServerRequestContent",
+            "ResourceServer",
             "options",
             r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
-        ),
-        (
-            "UpdateResourceServerRequestContent",
-            "options",
             r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
-        ),
-        (
-            "ClientMyOrganizationPostConfiguration",
-            "invitation_landing_client_id",
-            r#"{"type":"string"}"#,
-        ),
-        (
-            "ClientMyOrganizationPatchConfiguration",
-            "invitation_landing_client_id",
-            r#"{"type":"string"}"#,
         ),
     ];
-    for (schema, prop, def) in ADDED {
-        if let (Some(props), Ok(def)) = (
-            spec.pointer_mut(&format!("/components/schemas/{schema}/properties"))
+    for (family, prop, create, update) in ADDED {
+        for (schema, def) in [("Create", create), ("Update", update)] {
+            if let (Some(props), Ok(def)) = (
+                spec.pointer_mut(&format!(
+                    "/components/schemas/{schema}{family}RequestContent/properties"
+                ))
                 .and_then(Value::as_object_mut),
-            serde_json::from_str::<Value>(def),
-        ) {
-            props.entry((*prop).to_owned()).or_insert(def);
+                serde_json::from_str::<Value>(def),
+            ) {
+                props.entry((*prop).to_owned()).or_insert(def);
+            }
         }
     }
 }

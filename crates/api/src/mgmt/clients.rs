@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
-    Tx, atomically, clients, clients::ClientFilter, clients::ClientRow, resource_servers,
+    Locked, Tx, atomically, clients, clients::ClientFilter, clients::ClientRow, resource_servers,
 };
 
 use super::common::{deep_merge, merge_object};
@@ -312,6 +312,14 @@ async fn find(ctx: &Ctx, id: &str) -> Result<ClientRow, Error> {
         .ok_or_else(inexistent)
 }
 
+/// The client, locked for the rest of the transaction (see `atomically`).
+async fn find_locked(tx: &Tx, tenant: &str, id: &str) -> Result<Locked<ClientRow>, Error> {
+    clients::find_for_update(tx, tenant, id)
+        .await
+        .context("finding a client")?
+        .ok_or_else(inexistent)
+}
+
 async fn get_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let q = &input.query;
     let filter = ClientFilter {
@@ -520,10 +528,7 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let req = &req;
     let row = atomically(|| async move {
         let tx = db.begin().await.context("starting a transaction")?;
-        let mut row = clients::find_for_update(&tx, tenant, id)
-            .await
-            .context("finding a client")?
-            .ok_or_else(inexistent)?;
+        let mut row = find_locked(&tx, tenant, id).await?;
         apply_patch(&mut row, req.clone());
         credentials::check_references(&tx, tenant, &row).await?;
         row.updated_at = time::now();
@@ -571,10 +576,7 @@ async fn post_rotate_secret(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
     let row = atomically(|| async move {
         let tx = db.begin().await.context("starting a transaction")?;
-        let mut row = clients::find_for_update(&tx, tenant, id)
-            .await
-            .context("finding a client")?
-            .ok_or_else(inexistent)?;
+        let mut row = find_locked(&tx, tenant, id).await?;
         if row
             .body
             .pointer("/client_authentication_methods/private_key_jwt")
