@@ -156,10 +156,9 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     // Small replies are not worth compressing (a gzip costs more CPU than the request). The
     // fastest level: on a 2-3 KB client the default level's deflate was a quarter of a read's
     // server CPU (perf, bench/README.md), for a few percent of size.
-    let compress =
-        CompressionLayer::new()
-            .quality(CompressionLevel::Fastest)
-            .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)));
+    let compress = CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)));
     let management = Router::new()
         .route("/api/v2", any(spine::dispatch))
         .route("/api/v2/{*rest}", any(spine::dispatch))
