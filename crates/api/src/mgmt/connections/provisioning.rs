@@ -65,6 +65,11 @@ impl Sub {
             .await
             .context("finding a connection")?
             .ok_or_else(inexistent)?;
+        self.supported(conn)
+    }
+
+    /// The connection, unless its strategy does not support this configuration.
+    fn supported(&self, conn: ConnectionRow) -> Result<ConnectionRow, Error> {
         if !(self.supports)(&conn.strategy) {
             return Err((self.unsupported)());
         }
@@ -82,12 +87,8 @@ impl Sub {
         let conn = connections::find_for_update(tx, tenant, id)
             .await
             .context("finding a connection")?
-            .ok_or_else(inexistent)?
-            .into_inner();
-        if !(self.supports)(&conn.strategy) {
-            return Err((self.unsupported)());
-        }
-        Ok(conn)
+            .ok_or_else(inexistent)?;
+        self.supported(conn.into_inner())
     }
 
     /// Changes the connection's configuration with `change`, atomically; the new configuration.
