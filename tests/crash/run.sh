@@ -9,6 +9,8 @@
 #           CRASH_AFTER (seconds of load before each kill, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 BIN="$(realpath "${1:-target/debug/gatehouse}")"
 DB_URL="${2:-}"
 ROUNDS="${CRASH_ROUNDS:-3}"
@@ -16,27 +18,16 @@ THREADS="${CRASH_THREADS:-8}"
 AFTER="${CRASH_AFTER:-3}"
 
 work=$(mktemp -d)
-schema=""
-case "$DB_URL" in
-  postgres://* | postgresql://*)
-    schema="crash_$(date +%s)_$$"
-    psql -q "$DB_URL" -c "CREATE SCHEMA $schema"
-    base_url="$DB_URL"
-    sep='?'; case "$DB_URL" in *\?*) sep='&' ;; esac
-    DB_URL="${DB_URL}${sep}options=-c%20search_path%3D$schema"
-    backend=postgres
-    ;;
-  "") DB_URL="$work/gatehouse.db"; backend=sqlite ;;
-esac
+fresh_database crash
 pid=""
 cleanup() {
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-  [ -z "$schema" ] || psql -q "$base_url" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
+  drop_database
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 start() {
   GATEHOUSE_ADMIN_CLIENT_ID=crash-admin GATEHOUSE_ADMIN_CLIENT_SECRET=crash-secret-not-for-production \

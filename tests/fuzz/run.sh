@@ -8,6 +8,8 @@
 #           FUZZ_BUDGET (seconds for the whole run, default 240).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 BIN="$(realpath "${1:-target/debug/gatehouse}")"
 DB_URL="${2:-}"
 EXAMPLES="${FUZZ_EXAMPLES:-20}"
@@ -28,18 +30,8 @@ if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$ST_VERSION" \
 fi
 
 work=$(mktemp -d)
-schema=""
-case "$DB_URL" in
-  postgres://* | postgresql://*)
-    schema="fuzz_$(date +%s)_$$"
-    psql -q "$DB_URL" -c "CREATE SCHEMA $schema"
-    base_url="$DB_URL"
-    sep='?'; case "$DB_URL" in *\?*) sep='&' ;; esac
-    DB_URL="${DB_URL}${sep}options=-c%20search_path%3D$schema"
-    ;;
-  "") DB_URL="$work/gatehouse.db" ;;
-esac
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+fresh_database fuzz
+port=$(free_port)
 base="http://127.0.0.1:$port"
 GATEHOUSE_ADMIN_CLIENT_ID=fuzz-admin GATEHOUSE_ADMIN_CLIENT_SECRET=fuzz-secret-not-for-production \
   "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DB_URL" --log-format json \
@@ -48,7 +40,7 @@ pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  [ -z "$schema" ] || psql -q "$base_url" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true
+  drop_database
   rm -rf "$work"
 }
 trap cleanup EXIT

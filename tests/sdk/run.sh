@@ -3,11 +3,13 @@
 # Usage: tests/sdk/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 BIN="${1:-target/debug/gatehouse}"
 python3 -m pip install --quiet --disable-pip-version-check 'auth0-python==6.8.0' 2>&1 | grep -v "Running pip as the 'root' user" || true
 
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 GATEHOUSE_ADMIN_CLIENT_ID=sdk-admin GATEHOUSE_ADMIN_CLIENT_SECRET=sdk-secret \
   "$BIN" serve --listen "127.0.0.1:$port" --database-url "$work/gatehouse.db" \
   --tls-self-signed --tls-dir "$work/tls" >"$work/server.log" 2>&1 &
