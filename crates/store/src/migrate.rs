@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_users_connections.sql"),
         postgres: include_str!("../migrations/postgres/0002_users_connections.sql"),
     },
+    Migration {
+        version: 3,
+        name: "authorization",
+        sqlite: include_str!("../migrations/sqlite/0003_authorization.sql"),
+        postgres: include_str!("../migrations/postgres/0003_authorization.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
