@@ -9,6 +9,7 @@ pub mod db;
 pub mod docs;
 mod migrate;
 pub mod resource_servers;
+pub mod roles;
 pub mod sql;
 mod table;
 pub mod tenants;

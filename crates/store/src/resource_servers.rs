@@ -130,12 +130,25 @@ pub async fn update(x: &Tx, tenant: &str, rs: &Locked<ResourceServerRow>) -> DbR
         .await
 }
 
-/// Deletes the resource server and the client grants to it.
+/// Deletes the resource server, the client grants to it and every role's and user's
+/// permission of it. Run it in a transaction.
 pub async fn delete(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
     x.execute(
         "DELETE FROM client_grants WHERE tenant_id = $1 AND audience = $2",
         params![tenant, &rs.identifier],
     )
     .await?;
+    crate::roles::delete_permissions_of_api(x, tenant, &rs.identifier).await?;
     TABLE.delete(x, tenant, &rs.id).await
+}
+
+/// The values of a resource server body's `scopes`.
+pub fn scope_values(body: &Value) -> Vec<String> {
+    body.get("scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("value").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }

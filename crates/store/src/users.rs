@@ -547,21 +547,35 @@ pub async fn set_profile_data(
     Ok(())
 }
 
-/// Deletes a user with all its identities, keys and metadata rows. Returns whether it existed.
+/// What hangs on a user besides its identities: its metadata rows, roles (tenant and
+/// organization), direct permissions and organization memberships.
+const USER_DEPENDENTS: [&str; 6] = [
+    "user_attrs",
+    "user_keys",
+    "user_identities",
+    "user_roles",
+    "user_permissions",
+    "organization_members",
+];
+
+/// Deletes a user with all its identities, keys, metadata rows, roles, direct permissions and
+/// organization memberships. Run it in a transaction. The user's row goes first: a concurrent
+/// write that locked the user (e.g. a role assignment) is either seen by the deletes that
+/// follow or finds no user. Returns whether it existed.
 pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<bool> {
-    for table in ["user_attrs", "user_keys", "user_identities"] {
-        x.execute(
-            &format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2"),
-            params![tenant, user_id],
-        )
-        .await?;
-    }
     let n = x
         .execute(
             "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2",
             params![tenant, user_id],
         )
         .await?;
+    for table in USER_DEPENDENTS {
+        x.execute(
+            &format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2"),
+            params![tenant, user_id],
+        )
+        .await?;
+    }
     Ok(n > 0)
 }
 
@@ -672,6 +686,14 @@ pub async fn link(
         )
         .await?;
     anyhow::ensure!(n == 1, "linked user {old_user} vanished during the link");
+    // The linked user is gone: so are its roles, direct permissions and memberships.
+    for table in ["user_roles", "user_permissions", "organization_members"] {
+        x.execute(
+            &format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2"),
+            params![tenant, old_user],
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -733,7 +755,7 @@ pub async fn delete_for_connection(
     connection_id: &str,
 ) -> DbResult<u64> {
     let owned = "SELECT user_id FROM users WHERE tenant_id = $1 AND connection_id = $2";
-    for table in ["user_attrs", "user_keys", "user_identities"] {
+    for table in USER_DEPENDENTS {
         x.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND user_id IN ({owned})"),
             params![tenant, connection_id],

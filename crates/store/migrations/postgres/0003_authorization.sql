@@ -13,7 +13,8 @@ CREATE TABLE roles (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX roles_seq ON roles (tenant_id, seq);
-CREATE INDEX roles_name ON roles (tenant_id, name);
+-- A role's name is unique in its tenant (a duplicate is Auth0's 409).
+CREATE UNIQUE INDEX roles_name ON roles (tenant_id, name);
 
 CREATE TABLE role_permissions (
     tenant_id                  TEXT NOT NULL,
