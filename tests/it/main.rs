@@ -14,6 +14,7 @@ mod conformance;
 mod connections;
 mod hostile;
 mod resource_servers;
+mod roles;
 mod spine;
 mod store;
 mod user_search;

@@ -7,7 +7,7 @@ import sys
 import uuid
 
 from auth0.authentication import GetToken
-from auth0.management import ManagementClient
+from auth0.management import ManagementClient, PermissionRequestPayload, ResourceServerScope
 
 
 def main() -> None:
@@ -65,7 +65,70 @@ def main() -> None:
     mgmt.users.delete(user.user_id)
     mgmt.connections.delete(conn.id)
     mgmt.clients.delete(created.client_id)
-    print("auth0-python smoke: 2 passed, 0 failed")
+
+    roles_and_permissions(mgmt, suffix)
+    print("auth0-python smoke: 3 passed, 0 failed")
+
+
+def roles_and_permissions(mgmt: ManagementClient, suffix: str) -> None:
+    """A role with permissions of an API, given to users; a user's roles and permissions."""
+    identifier = f"https://sdk-rbac-{suffix}.example/"
+    api = mgmt.resource_servers.create(
+        identifier=identifier,
+        name=f"sdk rbac {suffix}",
+        scopes=[
+            ResourceServerScope(value="read:items", description="Read items"),
+            ResourceServerScope(value="write:items", description="Write items"),
+        ],
+    )
+    role = mgmt.roles.create(name=f"sdk-editor-{suffix}", description="Edits items")
+    assert role.id.startswith("rol_") and len(role.id) == 20, role
+    assert mgmt.roles.get(role.id).description == "Edits items"
+    mgmt.roles.permissions.add(
+        role.id,
+        permissions=[
+            PermissionRequestPayload(resource_server_identifier=identifier, permission_name=p)
+            for p in ("read:items", "write:items")
+        ],
+    )
+    perms = sorted(p.permission_name for p in mgmt.roles.permissions.list(role.id))
+    assert perms == ["read:items", "write:items"], perms
+
+    users = [
+        mgmt.users.create(
+            connection="Username-Password-Authentication",
+            email=f"sdk-rbac-{n}-{suffix}@example.com",
+            password=f"Correct-Horse-{suffix}-{n}",
+        ).user_id
+        for n in range(3)
+    ]
+    mgmt.roles.users.assign(role.id, users=users)
+    # Checkpoint pages of one: the pager follows `next` to the end.
+    members = [u.user_id for u in mgmt.roles.users.list(role.id, take=1)]
+    assert sorted(members) == sorted(users), members
+
+    reader = mgmt.roles.create(name=f"sdk-reader-{suffix}")
+    mgmt.users.roles.assign(users[0], roles=[reader.id])
+    mgmt.users.permissions.create(
+        users[0],
+        permissions=[PermissionRequestPayload(resource_server_identifier=identifier, permission_name="read:items")],
+    )
+    names = sorted(r.name for r in mgmt.users.roles.list(users[0]))
+    assert names == [f"sdk-editor-{suffix}", f"sdk-reader-{suffix}"], names
+    granted = {p.permission_name: p for p in mgmt.users.permissions.list(users[0])}
+    assert sorted(granted) == ["read:items", "write:items"], granted
+    assert granted["read:items"].description == "Read items", granted
+    assert granted["write:items"].resource_server_name == f"sdk rbac {suffix}", granted
+
+    mgmt.users.roles.delete(users[0], roles=[role.id])
+    left = sorted(p.permission_name for p in mgmt.users.permissions.list(users[0]))
+    assert left == ["read:items"], left
+    mgmt.roles.delete(role.id)
+    mgmt.roles.delete(reader.id)
+    assert list(mgmt.users.roles.list(users[0])) == []
+    for u in users:
+        mgmt.users.delete(u)
+    mgmt.resource_servers.delete(api.id)
 
 
 if __name__ == "__main__":

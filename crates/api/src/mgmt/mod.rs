@@ -6,6 +6,7 @@ pub mod common;
 pub mod connections;
 pub mod pem;
 pub mod resource_servers;
+pub mod roles;
 pub mod users;
 
 use crate::spine::Registry;
@@ -17,4 +18,5 @@ pub fn register(reg: &mut Registry) {
     client_grants::register(reg);
     connections::register(reg);
     users::register(reg);
+    roles::register(reg);
 }

@@ -8,6 +8,7 @@ use gatehouse_store::{
     atomically,
     db::is_unique_violation,
     resource_servers::{self, ResourceServerRow},
+    roles,
 };
 
 use super::common::order_keys;
@@ -343,6 +344,7 @@ async fn patch_resource_servers_by_id(ctx: Ctx, input: Input) -> Result<Reply, E
         if is_management_api(ctx, &rs) {
             check_system_patch(&rs.body, req)?;
         }
+        let before = resource_servers::scope_values(&rs.body);
         let mut body = rs.body.as_object().cloned().unwrap_or_default();
         for (k, v) in req {
             apply(&mut body, k, v)?;
@@ -351,6 +353,10 @@ async fn patch_resource_servers_by_id(ctx: Ctx, input: Input) -> Result<Reply, E
         rs.body = Value::Object(canonical(body));
         rs.updated_at = time::now();
         resource_servers::update(&tx, tenant, &rs).await?;
+        // Scopes the API no longer has are no longer anyone's permissions.
+        let after = resource_servers::scope_values(&rs.body);
+        let removed: Vec<String> = before.into_iter().filter(|s| !after.contains(s)).collect();
+        roles::delete_permissions_of_scopes(&tx, tenant, &rs.identifier, &removed).await?;
         tx.commit().await?;
         Ok::<_, Error>(rs.into_inner())
     })
