@@ -149,7 +149,8 @@ async fn role_lifecycle() {
             ("/roles", &["Alpha", "Gamma%", "Reader", "Writer", "beta_1"]),
             ("/roles?name_filter=READ", &["Reader"]),
             ("/roles?name_filter=a%25", &["Gamma%"]),
-            ("/roles?name_filter=a_", &[]),
+            ("/roles?name_filter=a_", &["beta_1"]),
+            ("/roles?name_filter=r_", &[]),
             ("/roles?name_filter=_", &["beta_1"]),
             ("/roles?name_filter=nothing", &[]),
         ];
