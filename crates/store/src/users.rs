@@ -556,6 +556,11 @@ pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult
         )
         .await?;
     }
+    x.execute(
+        "DELETE FROM directory_group_members WHERE tenant_id = $1 AND member_type = 'user' AND member_id = $2",
+        params![tenant, user_id],
+    )
+    .await?;
     let n = x
         .execute(
             "DELETE FROM users WHERE tenant_id = $1 AND user_id = $2",
@@ -740,6 +745,13 @@ pub async fn delete_for_connection(
         )
         .await?;
     }
+    x.execute(
+        &format!(
+            "DELETE FROM directory_group_members WHERE tenant_id = $1 AND member_type = 'user' AND member_id IN ({owned})"
+        ),
+        params![tenant, connection_id],
+    )
+    .await?;
     for table in ["user_keys", "user_identities"] {
         x.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND connection_id = $2"),
