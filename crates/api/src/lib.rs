@@ -4,6 +4,7 @@
 pub mod authn;
 pub mod bootstrap;
 pub mod mgmt;
+pub mod scim;
 pub mod server;
 pub mod spine;
 pub mod state;

@@ -29,7 +29,7 @@ use gatehouse_store::{Db, tenants::DEFAULT_TENANT};
 use crate::{
     authn,
     bootstrap::{AdminCredentials, bootstrap},
-    mgmt,
+    mgmt, scim,
     spine::{self, Registry, auth::new_token_cache, error_response, router::Routes},
     state::{AppState, Inner},
 };
@@ -168,6 +168,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .route("/readyz", get(readyz))
         .merge(management)
         .merge(authn::routes())
+        .merge(scim::routes())
         .fallback(not_found)
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(panic_response))

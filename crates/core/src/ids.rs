@@ -39,6 +39,15 @@ pub fn prefixed(prefix: &str, n: usize) -> String {
     format!("{prefix}_{}", alnum(n))
 }
 
+/// `n` characters of the base58 alphabet (no `0`, `O`, `I`, `l`), as in Auth0's newer ids
+/// (`grp_…`).
+pub fn base58(n: usize) -> String {
+    const SET: &[u8] = b"123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+    (0..n)
+        .map(|_| char::from(SET[OsRng.gen_range(0..SET.len())]))
+        .collect()
+}
+
 /// A random key id for signing keys.
 pub fn kid() -> String {
     alnum(22)

@@ -78,12 +78,30 @@ impl SigningKey {
     /// Signs `claims` (a JSON object: a `Value` or any serialisable struct) as an RS256 JWT
     /// with this key's `kid`.
     pub fn sign<C: serde::Serialize + ?Sized>(&self, claims: &C) -> anyhow::Result<String> {
+        self.sign_with_header(&self.header_b64, claims)
+    }
+
+    /// Like [`sign`](Self::sign), with another `typ` in the header (`at+jwt` for RFC 9068
+    /// access tokens).
+    pub fn sign_typed<C: serde::Serialize + ?Sized>(
+        &self,
+        claims: &C,
+        typ: &str,
+    ) -> anyhow::Result<String> {
+        let header = json!({"alg": "RS256", "typ": typ, "kid": self.kid});
+        self.sign_with_header(&B64.encode(serde_json::to_vec(&header)?), claims)
+    }
+
+    fn sign_with_header<C: serde::Serialize + ?Sized>(
+        &self,
+        header_b64: &str,
+        claims: &C,
+    ) -> anyhow::Result<String> {
         let payload = serde_json::to_vec(claims)?;
         let sig_len = self.pair.public_modulus_len();
-        let mut token = String::with_capacity(
-            self.header_b64.len() + 2 + (payload.len() + sig_len).div_ceil(3) * 4,
-        );
-        token.push_str(&self.header_b64);
+        let mut token =
+            String::with_capacity(header_b64.len() + 2 + (payload.len() + sig_len).div_ceil(3) * 4);
+        token.push_str(header_b64);
         token.push('.');
         B64.encode_string(&payload, &mut token);
         let mut sig = vec![0u8; sig_len];

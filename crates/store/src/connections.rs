@@ -97,7 +97,8 @@ pub async fn update(x: &Tx, tenant: &str, c: &Locked<ConnectionRow>) -> DbResult
 }
 
 /// Deletes the connection with its enabled-client rows, keys, SCIM tokens and the documents
-/// kept under its id (`doc_kinds`: SCIM configuration, directory provisioning). Users are the
+/// kept under its id (`doc_kinds`: SCIM configuration, directory provisioning), and its
+/// directory groups with their memberships. Users are the
 /// caller's to delete in the same transaction. False when there was no such connection.
 pub async fn delete(x: &impl Exec, tenant: &str, id: &str, doc_kinds: &[&str]) -> DbResult<bool> {
     for table in ["connection_clients", "connection_keys", "scim_tokens"] {
@@ -110,6 +111,7 @@ pub async fn delete(x: &impl Exec, tenant: &str, id: &str, doc_kinds: &[&str]) -
     for kind in doc_kinds {
         crate::docs::delete(x, tenant, kind, id).await?;
     }
+    crate::groups::delete_for_connection(x, tenant, id).await?;
     TABLE.delete(x, tenant, id).await
 }
 

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod connections;
 pub mod db;
 pub mod docs;
+pub mod groups;
 mod migrate;
 pub mod resource_servers;
 pub mod roles;

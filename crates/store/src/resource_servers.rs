@@ -7,7 +7,13 @@ use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, sql::Filter, table
 pub const TABLE: Table = Table {
     name: "resource_servers",
     key: "id",
-    columns: &["identifier", "is_system", "token_lifetime"],
+    columns: &[
+        "identifier",
+        "is_system",
+        "token_lifetime",
+        "enforce_policies",
+        "token_dialect",
+    ],
 };
 
 /// A stored resource server: `body` is the object as the API shows it.
@@ -33,14 +39,20 @@ impl ResourceServerRow {
         })
     }
 
-    /// The typed columns; `token_lifetime` is copied from the body for the token endpoint.
+    /// The typed columns; `token_lifetime`, `enforce_policies` and `token_dialect` are copied
+    /// from the body for the token endpoint.
     fn columns(&self) -> Vec<P> {
+        let b = &self.body;
         params![
             &self.identifier,
             self.is_system,
-            self.body
-                .get("token_lifetime")
-                .and_then(serde_json::Value::as_i64),
+            b.get("token_lifetime").and_then(Value::as_i64),
+            b.get("enforce_policies")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            b.get("token_dialect")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         ]
     }
 }

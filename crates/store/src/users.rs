@@ -559,7 +559,7 @@ const USER_DEPENDENTS: [&str; 6] = [
 ];
 
 /// Deletes a user with all its identities, keys, metadata rows, roles, direct permissions and
-/// organization memberships. Run it in a transaction. The user's row goes first: a concurrent
+/// organization and group memberships. Run it in a transaction. The user's row goes first: a concurrent
 /// write that locked the user (e.g. a role assignment) is either seen by the deletes that
 /// follow or finds no user. Returns whether it existed.
 pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<bool> {
@@ -576,6 +576,11 @@ pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult
         )
         .await?;
     }
+    x.execute(
+        "DELETE FROM directory_group_members WHERE tenant_id = $1 AND member_type = 'user' AND member_id = $2",
+        params![tenant, user_id],
+    )
+    .await?;
     Ok(n > 0)
 }
 
@@ -762,6 +767,13 @@ pub async fn delete_for_connection(
         )
         .await?;
     }
+    x.execute(
+        &format!(
+            "DELETE FROM directory_group_members WHERE tenant_id = $1 AND member_type = 'user' AND member_id IN ({owned})"
+        ),
+        params![tenant, connection_id],
+    )
+    .await?;
     for table in ["user_keys", "user_identities"] {
         x.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND connection_id = $2"),

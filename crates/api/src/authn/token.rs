@@ -12,8 +12,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use gatehouse_core::{password::secrets_equal, time::unix_now};
-use gatehouse_store::tokens::{self, Granted};
+use gatehouse_core::{ids, password::secrets_equal, time::unix_now};
+use gatehouse_store::tokens::{self, Granted, OrgMatch, TokenGrant};
 
 use crate::state::AppState;
 
@@ -24,6 +24,9 @@ struct TokenRequest {
     client_secret: Option<String>,
     audience: Option<String>,
     scope: Option<String>,
+    /// An organization's id, or its name when the tenant allows names
+    /// (`allow_organization_name_in_authentication_api`).
+    organization: Option<String>,
 }
 
 struct OAuthError {
@@ -120,6 +123,7 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> 
         &req.client_secret,
         &req.audience,
         &req.scope,
+        &req.organization,
     ];
     if fields
         .iter()
@@ -176,7 +180,9 @@ async fn issue(
     })?;
     let audience = req.audience.as_deref().unwrap_or_default();
     let db = &state.db;
-    let found = tokens::find(db, &tenant.id, client_id, audience).await?;
+    // An empty `organization` is no organization.
+    let organization = req.organization.as_deref().filter(|o| !o.is_empty());
+    let found = tokens::find(db, &tenant.id, client_id, audience, organization).await?;
     let authenticated = match (&found, req.client_secret.as_deref()) {
         (Some(f), Some(given)) => f
             .client_secret
@@ -216,8 +222,8 @@ async fn issue(
             format!("Service not enabled within domain: {audience}"),
         ));
     }
-    let granted = match found.granted {
-        Some(Granted::Scopes(s)) => s,
+    let granted = match &found.granted {
+        Some(Granted::Scopes(s)) => s.clone(),
         Some(Granted::AllScopes) => tokens::api_scopes(db, &tenant.id, audience).await?,
         None => {
             return Err(OAuthError::new(
@@ -229,6 +235,7 @@ async fn issue(
             ));
         }
     };
+    let org = organization_of(&found, organization, audience)?;
     let scopes: Vec<String> = match req.scope.as_deref() {
         Some(asked) if !asked.trim().is_empty() => {
             let asked: Vec<&str> = asked.split_whitespace().collect();
@@ -242,6 +249,14 @@ async fn issue(
     let lifetime = found.api_token_lifetime.unwrap_or(86_400);
     let now = unix_now();
     let scope = scopes.join(" ");
+    let dialect = found.token_dialect.as_deref().unwrap_or("access_token");
+    // RBAC with a dialect that carries permissions: for a client (no user, no roles) the
+    // permissions are what its grant gives, the same values as `scope`.
+    let permissions = (found.enforce_policies
+        && matches!(dialect, "access_token_authz" | "rfc9068_profile_authz"))
+    .then_some(scopes.as_slice());
+    let rfc9068 = dialect.starts_with("rfc9068_profile");
+    let jti = rfc9068.then(|| ids::prefixed("jti", 22));
     // Serialised straight from borrowed fields (no `Value` tree holding copies of the ~7 KB
     // scope string), in the order Auth0 writes them.
     let claims = Claims {
@@ -250,17 +265,82 @@ async fn issue(
         aud: audience,
         iat: now,
         exp: now + lifetime,
+        jti: jti.as_deref(),
+        client_id: rfc9068.then_some(client_id),
         scope: &scope,
-        gty: "client-credentials",
-        azp: client_id,
+        org_id: org.map(|o| o.id.as_str()),
+        org_name: org
+            .filter(|_| found.organization_names_allowed)
+            .map(|o| o.name.as_str()),
+        gty: (!rfc9068).then_some("client-credentials"),
+        azp: (!rfc9068).then_some(client_id),
+        permissions,
     };
-    let token = tenant.signing_key.sign(&claims)?;
+    let token = if rfc9068 {
+        tenant.signing_key.sign_typed(&claims, "at+jwt")?
+    } else {
+        tenant.signing_key.sign(&claims)?
+    };
     Ok(TokenReply {
         access_token: token,
         scope,
         expires_in: lifetime,
         token_type: "Bearer",
     })
+}
+
+/// The organization the token is for, by the grant's `organization_usage` and
+/// `allow_any_organization` (Machine-to-Machine Access for Organizations): `deny` (the default)
+/// refuses an `organization`, `require` refuses its absence, and unless the grant allows any
+/// organization, the grant must be associated with the one named.
+fn organization_of<'a>(
+    found: &'a TokenGrant,
+    asked: Option<&str>,
+    audience: &str,
+) -> Result<Option<&'a OrgMatch>, OAuthError> {
+    let usage = found.organization_usage.as_deref().unwrap_or("deny");
+    let Some(asked) = asked else {
+        if usage == "require" {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "parameter organization is required for this client",
+            ));
+        }
+        return Ok(None);
+    };
+    if usage != "allow" && usage != "require" {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "parameter organization is not allowed for this client",
+        ));
+    }
+    let org = found
+        .organization
+        .as_ref()
+        .filter(|o| !o.by_name || found.organization_names_allowed);
+    let Some(org) = org else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            if found.organization_names_allowed {
+                "parameter organization is invalid: no organization has this id or name"
+            } else {
+                "parameter organization must be an organization id"
+            },
+        ));
+    };
+    if !found.allow_any_organization && !org.associated {
+        return Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!(
+                "Client is not authorized to access \"{audience}\" for organization \"{asked}\". You need to associate its \"client-grant\" with the organization."
+            ),
+        ));
+    }
+    Ok(Some(org))
 }
 
 #[derive(Serialize)]
@@ -270,9 +350,21 @@ struct Claims<'a> {
     aud: &'a str,
     iat: i64,
     exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
     scope: &'a str,
-    gty: &'a str,
-    azp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gty: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<&'a [String]>,
 }
 
 #[derive(Serialize)]

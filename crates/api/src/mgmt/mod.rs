@@ -4,6 +4,7 @@ pub mod client_grants;
 pub mod clients;
 pub mod common;
 pub mod connections;
+pub mod groups;
 pub mod pem;
 pub mod resource_servers;
 pub mod roles;
@@ -17,6 +18,7 @@ pub fn register(reg: &mut Registry) {
     resource_servers::register(reg);
     client_grants::register(reg);
     connections::register(reg);
+    groups::register(reg);
     users::register(reg);
     roles::register(reg);
 }

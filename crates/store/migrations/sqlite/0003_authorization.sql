@@ -135,7 +135,10 @@ CREATE TABLE directory_groups (
     updated_at    TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX directory_groups_connection ON directory_groups (tenant_id, connection_id, name);
+-- A group's name is unique in its connection (SCIM's displayName uniqueness).
+CREATE UNIQUE INDEX directory_groups_connection ON directory_groups (tenant_id, connection_id, name);
+CREATE INDEX directory_groups_seq ON directory_groups (tenant_id, seq);
+CREATE INDEX directory_groups_external ON directory_groups (tenant_id, external_id);
 
 -- Members of a group: users (`member_type` 'user') or other groups ('group').
 CREATE TABLE directory_group_members (
@@ -148,3 +151,13 @@ CREATE TABLE directory_group_members (
     PRIMARY KEY (tenant_id, group_id, member_id)
 );
 CREATE INDEX directory_group_members_member ON directory_group_members (tenant_id, member_id, group_id);
+CREATE INDEX directory_group_members_seq ON directory_group_members (tenant_id, group_id, seq);
+
+-- ## Tokens: what the token endpoint reads of an API as typed columns (RBAC), so that issuing a
+-- token never parses an API's body. Existing rows are filled from their bodies.
+ALTER TABLE resource_servers ADD COLUMN enforce_policies INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resource_servers ADD COLUMN token_dialect TEXT;
+UPDATE resource_servers SET
+    enforce_policies = CASE WHEN json_type(body, '$.enforce_policies') = 'true' THEN 1 ELSE 0 END,
+    token_dialect = CASE WHEN json_type(body, '$.token_dialect') = 'text'
+                         THEN json_extract(body, '$.token_dialect') END;
