@@ -13,6 +13,7 @@ mod concurrency;
 mod conformance;
 mod connections;
 mod hostile;
+mod organizations;
 mod resource_servers;
 mod spine;
 mod store;

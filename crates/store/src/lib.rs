@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod docs;
 mod migrate;
+pub mod organizations;
 pub mod resource_servers;
 pub mod roles;
 pub mod sql;

@@ -4,6 +4,7 @@ pub mod client_grants;
 pub mod clients;
 pub mod common;
 pub mod connections;
+pub mod organizations;
 pub mod pem;
 pub mod resource_servers;
 pub mod users;
@@ -17,4 +18,5 @@ pub fn register(reg: &mut Registry) {
     client_grants::register(reg);
     connections::register(reg);
     users::register(reg);
+    organizations::register(reg);
 }
