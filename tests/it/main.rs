@@ -14,6 +14,7 @@ mod conformance;
 mod connections;
 mod groups;
 mod hostile;
+mod organizations;
 mod resource_servers;
 mod roles;
 mod spine;

@@ -10,6 +10,77 @@ from auth0.authentication import GetToken
 from auth0.management import ManagementClient, PermissionRequestPayload, ResourceServerScope
 
 
+def organizations(mgmt: ManagementClient, suffix: str) -> None:
+    """Organization create, members paged with `take` to the end, member roles, an enabled
+    connection and an invitation."""
+    org = mgmt.organizations.create(name=f"sdk-org-{suffix}", display_name=f"SDK Org {suffix}")
+    assert org.id.startswith("org_") and len(org.id) == 20 and org.name == f"sdk-org-{suffix}", org
+    assert mgmt.organizations.get_by_name(f"sdk-org-{suffix}").id == org.id
+
+    conn = mgmt.connections.create(name=f"sdk-org-db-{suffix}", strategy="auth0")
+    users = [
+        mgmt.users.create(
+            connection=f"sdk-org-db-{suffix}",
+            email=f"member{i}.{suffix}@example.com",
+            password=f"Correct-Horse-{suffix}-{i}",
+        ).user_id
+        for i in range(5)
+    ]
+    mgmt.organizations.members.create(org.id, members=users)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = mgmt.organizations.members.list(org.id, take=2, from_=cursor)
+        pages += 1
+        seen += [m.user_id for m in page.items or []]
+        if not page.response.next:
+            break
+        cursor = page.response.next
+    assert sorted(seen) == sorted(users) and len(seen) == 5 and pages >= 3, (seen, pages)
+    # The SDK's own pager follows `next` the same way.
+    assert sorted(m.user_id for m in mgmt.organizations.members.list(org.id, take=2)) == sorted(users)
+
+    role = mgmt.roles.create(name=f"sdk-org-role-{suffix}", description="member role")
+    mgmt.organizations.members.roles.assign(org.id, users[0], roles=[role.id])
+    roles = list(mgmt.organizations.members.roles.list(org.id, users[0]))
+    assert [(r.id, r.name) for r in roles] == [(role.id, f"sdk-org-role-{suffix}")], roles
+    mgmt.organizations.members.roles.delete(org.id, users[0], roles=[role.id])
+    assert list(mgmt.organizations.members.roles.list(org.id, users[0])) == []
+
+    enabled = mgmt.organizations.enabled_connections.add(
+        org.id, connection_id=conn.id, assign_membership_on_login=True, is_signup_enabled=True
+    )
+    assert enabled.connection_id == conn.id and enabled.show_as_button is True, enabled
+    assert enabled.connection.name == f"sdk-org-db-{suffix}", enabled
+    listed = list(mgmt.organizations.enabled_connections.list(org.id))
+    assert [c.connection_id for c in listed] == [conn.id], listed
+
+    app = mgmt.clients.create(
+        name=f"sdk-org-app-{suffix}",
+        app_type="spa",
+        organization_usage="allow",
+        initiate_login_uri=f"https://app-{suffix}.example.com/login",
+    )
+    inv = mgmt.organizations.invitations.create(
+        org.id,
+        inviter={"name": "SDK"},
+        invitee={"email": f"invitee.{suffix}@example.com"},
+        client_id=app.client_id,
+        ttl_sec=3600,
+    )
+    prefix = f"https://app-{suffix}.example.com/login?invitation="
+    assert inv.id.startswith("uinv_") and inv.invitation_url.startswith(prefix), inv
+    assert inv.invitation_url.endswith(f"&organization={org.id}&organization_name=sdk-org-{suffix}"), inv
+    got = mgmt.organizations.invitations.get(org.id, inv.id)
+    assert got.invitee.email == f"invitee.{suffix}@example.com", got
+    mgmt.organizations.invitations.delete(org.id, inv.id)
+
+    mgmt.organizations.delete(org.id)
+    assert mgmt.users.get(users[0]).user_id == users[0], "members outlive their organization"
+    mgmt.roles.delete(role.id)
+    mgmt.clients.delete(app.client_id)
+    mgmt.connections.delete(conn.id)
+
+
 def main() -> None:
     domain, client_id, client_secret = sys.argv[1:4]
     token = GetToken(domain, client_id, client_secret=client_secret).client_credentials(
@@ -67,7 +138,8 @@ def main() -> None:
     mgmt.clients.delete(created.client_id)
 
     roles_and_permissions(mgmt, suffix)
-    print("auth0-python smoke: 3 passed, 0 failed")
+    organizations(mgmt, suffix)
+    print("auth0-python smoke: 4 passed, 0 failed")
 
 
 def roles_and_permissions(mgmt: ManagementClient, suffix: str) -> None:

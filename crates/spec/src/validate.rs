@@ -182,6 +182,21 @@ fn recorded_corrections(spec: &mut Value) {
             r#"{"type":"object"}"#,
             r#"{"type":["object","null"]}"#,
         ),
+        // Sent by the Terraform provider and accepted by Auth0 (recorded:
+        // TestAccOrganizationIsAppEntitlementActive, TestAccOrganizationThirdPartyClientAccess,
+        // TestAccDataSourceClientGrantOrganizations).
+        (
+            "Organization",
+            "is_app_entitlement_active",
+            r#"{"type":"boolean"}"#,
+            r#"{"type":"boolean"}"#,
+        ),
+        (
+            "Organization",
+            "third_party_client_access",
+            r#"{"type":"string","enum":["block","allow"]}"#,
+            r#"{"type":"string","enum":["block","allow"]}"#,
+        ),
         // go-auth0 (v1) `ResourceServer` sends these when set: `VerificationLocation string`
         // and `Options map[string]string`.
         (

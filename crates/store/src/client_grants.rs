@@ -28,7 +28,7 @@ pub struct ClientGrantRow {
 }
 
 impl ClientGrantRow {
-    fn from_row(r: &Row) -> DbResult<Self> {
+    pub fn from_row(r: &Row) -> DbResult<Self> {
         Ok(Self {
             id: r.text("id")?,
             client_id: r.text("client_id")?,
@@ -161,6 +161,12 @@ pub async fn update(x: &Tx, tenant: &str, g: &Locked<ClientGrantRow>) -> DbResul
         .await
 }
 
+/// Deletes the grant and its associations with organizations (run it in one transaction).
 pub async fn delete(x: &impl Exec, tenant: &str, id: &str) -> DbResult<bool> {
+    x.execute(
+        "DELETE FROM organization_client_grants WHERE tenant_id = $1 AND grant_id = $2",
+        params![tenant, id],
+    )
+    .await?;
     TABLE.delete(x, tenant, id).await
 }

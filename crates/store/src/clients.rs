@@ -127,8 +127,15 @@ pub async fn update(x: &Tx, tenant: &str, c: &Locked<ClientRow>) -> DbResult<boo
         .await
 }
 
-/// Deletes the client with its credentials and client grants.
+/// Deletes the client with its credentials, its client grants and their associations with
+/// organizations (run it in one transaction).
 pub async fn delete(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<bool> {
+    x.execute(
+        "DELETE FROM organization_client_grants WHERE tenant_id = $1 AND grant_id IN \
+         (SELECT id FROM client_grants WHERE tenant_id = $1 AND client_id = $2)",
+        params![tenant, client_id],
+    )
+    .await?;
     for table in ["client_credentials", "client_grants"] {
         x.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND client_id = $2"),

@@ -96,12 +96,17 @@ pub async fn update(x: &Tx, tenant: &str, c: &Locked<ConnectionRow>) -> DbResult
         .await
 }
 
-/// Deletes the connection with its enabled-client rows, keys, SCIM tokens and the documents
-/// kept under its id (`doc_kinds`: SCIM configuration, directory provisioning), and its
-/// directory groups with their memberships. Users are the
+/// Deletes the connection with its enabled-client rows, keys, SCIM tokens, the organizations'
+/// associations with it, the documents kept under its id (`doc_kinds`: SCIM configuration,
+/// directory provisioning), and its directory groups with their memberships. Users are the
 /// caller's to delete in the same transaction. False when there was no such connection.
 pub async fn delete(x: &impl Exec, tenant: &str, id: &str, doc_kinds: &[&str]) -> DbResult<bool> {
-    for table in ["connection_clients", "connection_keys", "scim_tokens"] {
+    for table in [
+        "connection_clients",
+        "connection_keys",
+        "scim_tokens",
+        "organization_connections",
+    ] {
         x.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = $1 AND connection_id = $2"),
             params![tenant, id],

@@ -9,6 +9,7 @@ pub mod db;
 pub mod docs;
 pub mod groups;
 mod migrate;
+pub mod organizations;
 pub mod resource_servers;
 pub mod roles;
 pub mod sql;

@@ -142,9 +142,15 @@ pub async fn update(x: &Tx, tenant: &str, rs: &Locked<ResourceServerRow>) -> DbR
         .await
 }
 
-/// Deletes the resource server, the client grants to it and every role's and user's
-/// permission of it. Run it in a transaction.
+/// Deletes the resource server, the client grants to it (with their associations with
+/// organizations) and every role's and user's permission of it. Run it in a transaction.
 pub async fn delete(x: &impl Exec, tenant: &str, rs: &ResourceServerRow) -> DbResult<bool> {
+    x.execute(
+        "DELETE FROM organization_client_grants WHERE tenant_id = $1 AND grant_id IN \
+         (SELECT id FROM client_grants WHERE tenant_id = $1 AND audience = $2)",
+        params![tenant, &rs.identifier],
+    )
+    .await?;
     x.execute(
         "DELETE FROM client_grants WHERE tenant_id = $1 AND audience = $2",
         params![tenant, &rs.identifier],

@@ -9,7 +9,7 @@ use gatehouse_store::{
     client_grants::{self, ClientGrantRow, GrantFilter},
     clients,
     db::is_unique_violation,
-    resource_servers,
+    organizations, resource_servers,
 };
 
 use super::common::order_keys;
@@ -66,7 +66,7 @@ fn canonical(mut obj: Map<String, Value>) -> Map<String, Value> {
 
 /// A stored body as the API shows it, in Auth0's key order (bodies stored before a key was
 /// added to the order, or written by other code, are put in order on the way out).
-fn shown(body: Value) -> Value {
+pub(crate) fn shown(body: Value) -> Value {
     match body {
         Value::Object(o) => Value::Object(canonical(o)),
         other => other,
@@ -231,31 +231,61 @@ async fn patch_client_grants_by_id(ctx: Ctx, input: Input) -> Result<Reply, Erro
 
 async fn delete_client_grants_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     // Deleting a grant that does not exist answers 204, as recorded (TestAccClientGrant#85).
-    if let Some(g) = client_grants::find(ctx.db(), ctx.tenant_id(), input.path("id")).await? {
-        if is_system(&g) {
-            return Err(Error::OperationNotSupported(
-                "System client grants cannot be deleted".into(),
-            ));
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    atomically(|| async move {
+        let tx = db.begin().await?;
+        if let Some(g) = client_grants::find_for_update(&tx, tenant, id).await? {
+            if is_system(&g) {
+                return Err(Error::OperationNotSupported(
+                    "System client grants cannot be deleted".into(),
+                ));
+            }
+            // The grant and its associations with organizations go together.
+            client_grants::delete(&tx, tenant, &g.id).await?;
         }
-        client_grants::delete(ctx.db(), ctx.tenant_id(), &g.id).await?;
-    }
+        tx.commit().await?;
+        Ok(())
+    })
+    .await?;
     Ok(Reply::empty())
 }
 
-/// The organizations a grant is associated with. Organizations do not exist on this server yet,
-/// so no grant has any: the list is truthfully empty, in the envelope the query asks for.
+/// The organizations a grant is associated with, in the envelope the query asks for.
 async fn get_client_grant_organizations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    client_grants::find(ctx.db(), ctx.tenant_id(), input.path("id"))
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    client_grants::find(db, tenant, id)
         .await?
         .ok_or_else(|| not_found("The client grant does not exist"))?;
     if let Some(cp) = Checkpoint::from_query(&input.query) {
-        return Ok(Reply::json(cp.reply("organizations", Vec::new(), 0)));
+        let after = super::organizations::cursor::decode_seq(cp.from.as_deref())?;
+        let rows = organizations::of_grant_after(
+            db,
+            tenant,
+            id,
+            after.as_ref().map(|(s, i)| (*s, i.as_str())),
+            cp.take,
+        )
+        .await?;
+        let next = rows
+            .last()
+            .map(|o| super::organizations::cursor::encode_seq(o.seq, &o.id));
+        let items = rows
+            .into_iter()
+            .map(|o| super::organizations::shown(o.body))
+            .collect();
+        return Ok(Reply::json(super::organizations::cursor::reply(
+            "organizations",
+            items,
+            next,
+        )));
     }
-    Ok(Reply::json(Paging::from_query(&input.query).reply(
-        "organizations",
-        Vec::new(),
-        0,
-    )))
+    let paging = Paging::from_query(&input.query);
+    let (rows, total) = organizations::of_grant(db, tenant, id, paging.store_page()).await?;
+    let items = rows
+        .into_iter()
+        .map(|o| super::organizations::shown(o.body))
+        .collect();
+    Ok(Reply::json(paging.reply("organizations", items, total)))
 }
 
 #[cfg(test)]

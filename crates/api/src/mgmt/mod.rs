@@ -5,6 +5,7 @@ pub mod clients;
 pub mod common;
 pub mod connections;
 pub mod groups;
+pub mod organizations;
 pub mod pem;
 pub mod resource_servers;
 pub mod roles;
@@ -21,4 +22,5 @@ pub fn register(reg: &mut Registry) {
     groups::register(reg);
     users::register(reg);
     roles::register(reg);
+    organizations::register(reg);
 }

@@ -51,9 +51,11 @@ CREATE INDEX user_permissions_api ON user_permissions (tenant_id, resource_serve
 
 -- ## Organizations
 CREATE TABLE organizations (
-    tenant_id   TEXT NOT NULL,
-    id          TEXT NOT NULL,
-    name        TEXT NOT NULL,
+    tenant_id    TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    -- Copied from the body: what `sort=display_name:1` orders by.
+    display_name TEXT,
     body        TEXT NOT NULL,
     seq         INTEGER NOT NULL,
     created_at  TEXT NOT NULL,
@@ -61,7 +63,7 @@ CREATE TABLE organizations (
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, name)
 );
-CREATE INDEX organizations_seq ON organizations (tenant_id, seq);
+CREATE INDEX organizations_seq ON organizations (tenant_id, seq, id);
 
 CREATE TABLE organization_members (
     tenant_id       TEXT NOT NULL,
@@ -80,6 +82,8 @@ CREATE TABLE organization_connections (
     organization_id TEXT NOT NULL,
     connection_id   TEXT NOT NULL,
     body            TEXT NOT NULL,
+    -- false: associated but not enabled (`is_enabled` of /organizations/{id}/connections).
+    is_enabled      INTEGER NOT NULL DEFAULT 1,
     seq             INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, organization_id, connection_id)
 );
@@ -108,6 +112,7 @@ CREATE TABLE organization_invitations (
     PRIMARY KEY (tenant_id, organization_id, id)
 );
 CREATE UNIQUE INDEX organization_invitations_ticket ON organization_invitations (ticket_hash);
+CREATE INDEX organization_invitations_seq ON organization_invitations (tenant_id, organization_id, seq);
 
 CREATE TABLE organization_discovery_domains (
     tenant_id       TEXT NOT NULL,
