@@ -32,9 +32,9 @@ pub struct Args {
     /// Users `0..role-users` get the first role (default: as many as `--members`).
     #[arg(long)]
     role_users: Option<u64>,
-    /// The organization's id (it must exist).
+    /// The organization's id (it must exist); without it, no members are added.
     #[arg(long)]
-    organization: String,
+    organization: Option<String>,
     /// The roles' ids (they must exist), comma-separated: each gets its share of the API's
     /// scopes as permissions and is given to the sample user; the first is also given to
     /// `--role-users` users.
@@ -46,7 +46,7 @@ pub struct Args {
     /// Permissions per role (the API needs roles × this many scopes).
     #[arg(long, default_value_t = 50)]
     permissions_per_role: usize,
-    /// The user given every role (`SEED sample_user_id`): a member of the organization.
+    /// The user given every role (`SEED sample_user_id`): one of the members.
     #[arg(long, default_value_t = 77_777)]
     sample: u64,
 }
@@ -97,11 +97,12 @@ pub async fn run(
         a.sample,
         a.members
     );
-    ensure!(
-        exists(db, "organizations", tenant, &a.organization).await?,
-        "no organization {} in tenant {tenant}",
-        a.organization
-    );
+    if let Some(org) = &a.organization {
+        ensure!(
+            exists(db, "organizations", tenant, org).await?,
+            "no organization {org} in tenant {tenant}"
+        );
+    }
     for role in &a.roles {
         ensure!(
             exists(db, "roles", tenant, role).await?,
@@ -155,28 +156,25 @@ pub async fn run(
 
     // Members of the organization.
     let t = Instant::now();
-    let members = insert_batched(
-        db,
-        "organization_members",
-        &[
-            "tenant_id",
-            "organization_id",
-            "user_id",
-            "seq",
-            "created_at",
-        ],
-        (0..a.members).map(|i| {
-            params![
-                tenant,
-                &a.organization,
-                user(i).user_id,
-                seq(i),
-                now.as_str()
-            ]
-        }),
-        batch,
-    )
-    .await?;
+    let members = match &a.organization {
+        Some(org) => {
+            insert_batched(
+                db,
+                "organization_members",
+                &[
+                    "tenant_id",
+                    "organization_id",
+                    "user_id",
+                    "seq",
+                    "created_at",
+                ],
+                (0..a.members).map(|i| params![tenant, org, user(i).user_id, seq(i), now.as_str()]),
+                batch,
+            )
+            .await?
+        }
+        None => 0,
+    };
     eprintln!(
         "{members} organization members in {:.1} s",
         t.elapsed().as_secs_f64()
