@@ -14,11 +14,16 @@
 //!
 //! It prints the facts the benchmark needs as `SEED key=value` lines (a sample user's id and
 //! e-mail, how many users match each benchmark query).
+//!
+//! `gatehouse-seed --database-url … authz …` seeds the authorization benchmark
+//! (`bench/authz.sh`) instead: see [`authz`].
+
+mod authz;
 
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
 
 use gatehouse_store::{
@@ -31,15 +36,23 @@ struct Args {
     /// SQLite file or postgres:// URL of a database the server has started on once.
     #[arg(long)]
     database_url: String,
-    /// How many users to add.
+    /// How many users to add (without a subcommand).
     #[arg(long, default_value_t = 1_000_000)]
     count: u64,
     /// Users per transaction.
     #[arg(long, default_value_t = 10_000)]
     batch: u64,
-    /// The user to print as the sample (`SEED sample_*`).
+    /// The user to print as the sample (`SEED sample_*`; without a subcommand).
     #[arg(long, default_value_t = 123_457)]
     sample: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The authorization benchmark's data: members, role users, role permissions.
+    Authz(authz::Args),
 }
 
 const FIRST: &[&str] = &[
@@ -269,37 +282,52 @@ fn user(i: u64) -> Seeded {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let db = Db::connect(&args.database_url).await?;
+/// The tenant (the first one) and its `Username-Password-Authentication` connection's id and
+/// name, where the users go.
+async fn tenant_and_connection(db: &Db) -> anyhow::Result<(String, String, String)> {
     let tenant = db
         .query_opt("SELECT id FROM tenants ORDER BY created_at LIMIT 1", vec![])
         .await?
         .context("no tenant: start the server once on this database first")?
         .text("id")?;
     let Some(conn) =
-        connections::find_by_name(&db, &tenant, "Username-Password-Authentication").await?
+        connections::find_by_name(db, &tenant, "Username-Password-Authentication").await?
     else {
         bail!("the tenant has no Username-Password-Authentication connection");
     };
-    let existing = db
+    Ok((tenant, conn.id, conn.name))
+}
+
+/// How many users the tenant has.
+async fn count_users(db: &Db, tenant: &str) -> anyhow::Result<u64> {
+    let n = db
         .query_scan(
             "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1",
-            params![&tenant],
+            params![tenant],
         )
         .await?
         .first()
         .map(|r| r.i64("n"))
         .transpose()?
         .unwrap_or(0);
-    let start = u64::try_from(existing).unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Adds users `start..end` (see [`user`]), `batch` per transaction, and refreshes the
+/// planner's statistics of the users' tables.
+async fn seed_users(
+    db: &Db,
+    tenant: &str,
+    (conn_id, conn_name): (&str, &str),
+    start: u64,
+    end: u64,
+    batch: u64,
+) -> anyhow::Result<()> {
     let password_hash = gatehouse_core::password::hash(&"Bench-Password-1".to_owned().into())?;
     let started = Instant::now();
     let mut i = start;
-    let end = start + args.count;
     while i < end {
-        let upto = (i + args.batch).min(end);
+        let upto = (i + batch.max(1)).min(end);
         let mut rows = Vec::new();
         for n in i..upto {
             let u = user(n);
@@ -313,8 +341,8 @@ async fn main() -> anyhow::Result<()> {
             body.insert("picture".into(), json!(picture));
             let row = UserRow {
                 user_id: u.user_id.clone(),
-                connection_id: conn.id.clone(),
-                connection: conn.name.clone(),
+                connection_id: conn_id.to_owned(),
+                connection: conn_name.to_owned(),
                 provider: "auth0".into(),
                 email: Some(u.email.clone()),
                 email_verified: u.email_verified,
@@ -332,10 +360,10 @@ async fn main() -> anyhow::Result<()> {
                 ..UserRow::default()
             };
             let identity = IdentityRow {
-                connection_id: conn.id.clone(),
+                connection_id: conn_id.to_owned(),
                 identity_user_id: u.identity,
                 user_id: u.user_id,
-                connection: conn.name.clone(),
+                connection: conn_name.to_owned(),
                 provider: "auth0".into(),
                 is_primary: true,
                 password_hash: Some(password_hash.clone()),
@@ -345,11 +373,11 @@ async fn main() -> anyhow::Result<()> {
         }
         let batch: Vec<NewUser<'_>> = rows.iter().map(|(u, i, k)| (u, i, k.as_slice())).collect();
         let tx = db.begin().await?;
-        users::insert_users(&tx, &tenant, &batch).await?;
+        users::insert_users(&tx, tenant, &batch).await?;
         tx.commit().await?;
         i = upto;
         let done = i - start;
-        if done % 100_000 == 0 || i == end {
+        if done.is_multiple_of(100_000) || i == end {
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "seeded {done} users in {secs:.0} s ({:.0}/s)",
@@ -358,15 +386,33 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // Fresh statistics for the planner.
-    let analyze = match db.dialect() {
-        gatehouse_store::Dialect::Sqlite => "ANALYZE",
-        gatehouse_store::Dialect::Postgres => {
-            "ANALYZE users, user_identities, user_keys, user_attrs"
-        }
+    analyze(db, &["users", "user_identities", "user_keys", "user_attrs"]).await
+}
+
+/// Refreshes the planner's statistics: the whole database on SQLite, `tables` on PostgreSQL.
+async fn analyze(db: &Db, tables: &[&str]) -> anyhow::Result<()> {
+    let sql = match db.dialect() {
+        gatehouse_store::Dialect::Sqlite => "ANALYZE".to_owned(),
+        gatehouse_store::Dialect::Postgres => format!("ANALYZE {}", tables.join(", ")),
     };
     let tx = db.begin().await?;
-    tx.batch(analyze).await?;
+    tx.batch(&sql).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let db = Db::connect(&args.database_url).await?;
+    let (tenant, conn_id, conn_name) = tenant_and_connection(&db).await?;
+    if let Some(Command::Authz(a)) = &args.command {
+        return authz::run(&db, &tenant, (&conn_id, &conn_name), args.batch, a).await;
+    }
+    let start = count_users(&db, &tenant).await?;
+    let end = start + args.count;
+    let started = Instant::now();
+    seed_users(&db, &tenant, (&conn_id, &conn_name), start, end, args.batch).await?;
     let sample = user(args.sample.min(end.saturating_sub(1)));
     println!("SEED users={end}");
     println!("SEED seconds={:.1}", started.elapsed().as_secs_f64());
