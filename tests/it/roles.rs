@@ -692,7 +692,7 @@ async fn deletes_take_what_hung_on_them() {
             );
         }
         let (_, users) = call(&s, &t, Method::GET, &format!("/roles/{keep}/users"), None).await;
-        assert_eq!(names(&users, "user_id"), [bb.clone()]);
+        assert_eq!(names(&users, "user_id"), std::slice::from_ref(&bb));
 
         // Deleting the API: every permission of it.
         let (st, _) = call(
