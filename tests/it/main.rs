@@ -17,6 +17,7 @@ mod hostile;
 mod organizations;
 mod resource_servers;
 mod roles;
+mod scenarios;
 mod spine;
 mod store;
 mod tokens_authz;

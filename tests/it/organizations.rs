@@ -57,6 +57,7 @@ async fn role(db: &Db, name: &str) -> String {
         &roles::RoleRow {
             id: id.clone(),
             name: name.to_owned(),
+            owner_id: String::new(),
             body: json!({"id": id, "name": name, "description": format!("{name} role")}),
             created_at: now.clone(),
             updated_at: now,

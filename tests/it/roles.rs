@@ -88,7 +88,8 @@ async fn role_lifecycle() {
     for b in backends() {
         let s = spawn_on(&b).await;
         let t = s.mgmt_token().await;
-        // Created without a description: the reply has none, reads show an empty one.
+        // Created without a description: the reply's is null (recorded: TestAccOrganizationMemberRole),
+        // reads show an empty one.
         let (st, r) = call(
             &s,
             &t,
@@ -100,7 +101,10 @@ async fn role_lifecycle() {
         assert_eq!(st, 200, "{r}");
         let id = r["id"].as_str().unwrap().to_owned();
         assert!(id.starts_with("rol_") && id.len() == 20, "{id}");
-        assert_eq!(r, json!({"id": id, "name": "Reader", "type": "tenant"}));
+        assert_eq!(
+            r,
+            json!({"id": id, "name": "Reader", "description": null, "type": "tenant"})
+        );
         let (st, got) = call(&s, &t, Method::GET, &format!("/roles/{id}"), None).await;
         assert_eq!(st, 200);
         assert_eq!(

@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_authorization.sql"),
         postgres: include_str!("../migrations/postgres/0003_authorization.sql"),
     },
+    Migration {
+        version: 4,
+        name: "org_roles_member_order",
+        sqlite: include_str!("../migrations/sqlite/0004_org_roles_member_order.sql"),
+        postgres: include_str!("../migrations/postgres/0004_org_roles_member_order.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory

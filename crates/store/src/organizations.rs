@@ -186,6 +186,79 @@ async fn count(x: &impl Exec, sql: &str, ps: Vec<P>) -> DbResult<i64> {
 
 const ORG_COLS: &str = "o.id, o.name, o.body, o.seq, o.created_at, o.updated_at";
 
+/// A table that links organizations to something else (`column` = the other side's id).
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    table: &'static str,
+    column: &'static str,
+}
+
+const MEMBERSHIP: Link = Link {
+    table: "organization_members",
+    column: "user_id",
+};
+const GRANT_ASSOCIATION: Link = Link {
+    table: "organization_client_grants",
+    column: "grant_id",
+};
+
+impl Link {
+    fn from(self) -> String {
+        format!(
+            "FROM {} l JOIN organizations o ON o.tenant_id = l.tenant_id AND o.id = l.organization_id \
+             WHERE l.tenant_id = $1 AND l.{} = $2",
+            self.table, self.column
+        )
+    }
+
+    /// The organizations linked to `other`, in the order they were created (offset page),
+    /// and how many.
+    async fn page(
+        self,
+        x: &impl Exec,
+        tenant: &str,
+        other: &str,
+        page: Page,
+    ) -> DbResult<(Vec<OrganizationRow>, i64)> {
+        let from = self.from();
+        let total = count(
+            x,
+            &format!("SELECT COUNT(*) AS n {from}"),
+            params![tenant, other],
+        )
+        .await?;
+        let rs = x
+            .query(
+                &format!("SELECT {ORG_COLS} {from} ORDER BY o.seq, o.id LIMIT $3 OFFSET $4"),
+                params![tenant, other, page.limit, page.offset],
+            )
+            .await?;
+        Ok((rows(&rs, OrganizationRow::from_row)?, total))
+    }
+
+    /// Up to `take` organizations linked to `other`, after the key `after` (`seq`, `id`).
+    async fn after(
+        self,
+        x: &impl Exec,
+        tenant: &str,
+        other: &str,
+        after: Option<(i64, &str)>,
+        take: i64,
+    ) -> DbResult<Vec<OrganizationRow>> {
+        let (seq, id) = after.unwrap_or((i64::MIN, ""));
+        let rs = x
+            .query(
+                &format!(
+                    "SELECT {ORG_COLS} {} AND (o.seq > $3 OR (o.seq = $3 AND o.id > $4)) ORDER BY o.seq, o.id LIMIT $5",
+                    self.from()
+                ),
+                params![tenant, other, seq, id, take],
+            )
+            .await?;
+        rows(&rs, OrganizationRow::from_row)
+    }
+}
+
 /// The organizations `user_id` is a member of, in the order they were created, and how many.
 pub async fn of_user(
     x: &impl Exec,
@@ -193,21 +266,7 @@ pub async fn of_user(
     user_id: &str,
     page: Page,
 ) -> DbResult<(Vec<OrganizationRow>, i64)> {
-    let from = "FROM organization_members m JOIN organizations o ON o.tenant_id = m.tenant_id AND o.id = m.organization_id \
-                WHERE m.tenant_id = $1 AND m.user_id = $2";
-    let total = count(
-        x,
-        &format!("SELECT COUNT(*) AS n {from}"),
-        params![tenant, user_id],
-    )
-    .await?;
-    let rs = x
-        .query(
-            &format!("SELECT {ORG_COLS} {from} ORDER BY o.seq, o.id LIMIT $3 OFFSET $4"),
-            params![tenant, user_id, page.limit, page.offset],
-        )
-        .await?;
-    Ok((rows(&rs, OrganizationRow::from_row)?, total))
+    MEMBERSHIP.page(x, tenant, user_id, page).await
 }
 
 /// The organizations client grant `grant_id` is associated with (offset page), and how many.
@@ -217,21 +276,7 @@ pub async fn of_grant(
     grant_id: &str,
     page: Page,
 ) -> DbResult<(Vec<OrganizationRow>, i64)> {
-    let from = "FROM organization_client_grants g JOIN organizations o ON o.tenant_id = g.tenant_id AND o.id = g.organization_id \
-                WHERE g.tenant_id = $1 AND g.grant_id = $2";
-    let total = count(
-        x,
-        &format!("SELECT COUNT(*) AS n {from}"),
-        params![tenant, grant_id],
-    )
-    .await?;
-    let rs = x
-        .query(
-            &format!("SELECT {ORG_COLS} {from} ORDER BY o.seq, o.id LIMIT $3 OFFSET $4"),
-            params![tenant, grant_id, page.limit, page.offset],
-        )
-        .await?;
-    Ok((rows(&rs, OrganizationRow::from_row)?, total))
+    GRANT_ASSOCIATION.page(x, tenant, grant_id, page).await
 }
 
 /// Up to `take` organizations client grant `grant_id` is associated with, after the key `after`.
@@ -242,17 +287,9 @@ pub async fn of_grant_after(
     after: Option<(i64, &str)>,
     take: i64,
 ) -> DbResult<Vec<OrganizationRow>> {
-    let (seq, id) = after.unwrap_or((i64::MIN, ""));
-    let rs = x
-        .query(
-            &format!(
-                "SELECT {ORG_COLS} FROM organization_client_grants g JOIN organizations o ON o.tenant_id = g.tenant_id AND o.id = g.organization_id \
-                 WHERE g.tenant_id = $1 AND g.grant_id = $2 AND (o.seq > $3 OR (o.seq = $3 AND o.id > $4)) ORDER BY o.seq, o.id LIMIT $5"
-            ),
-            params![tenant, grant_id, seq, id, take],
-        )
-        .await?;
-    rows(&rs, OrganizationRow::from_row)
+    GRANT_ASSOCIATION
+        .after(x, tenant, grant_id, after, take)
+        .await
 }
 
 /// What hangs off an organization, each keyed by `organization_id`: deleted with it.
@@ -275,6 +312,7 @@ pub async fn delete(x: &impl Exec, tenant: &str, id: &str) -> DbResult<bool> {
         )
         .await?;
     }
+    crate::roles::delete_owned_by(x, tenant, id).await?;
     TABLE.delete(x, tenant, id).await
 }
 
@@ -407,27 +445,29 @@ pub async fn is_member(x: &impl Exec, tenant: &str, org: &str, user_id: &str) ->
 const MEMBER_FROM: &str = "FROM organization_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id \
                            WHERE m.tenant_id = $1 AND m.organization_id = $2";
 
-/// Up to `take` members whose user id sorts after `after`, in user id order: a keyset page
-/// (one index range, however deep in the list).
+/// Up to `take` members after the key `after` (when they joined, user id), in that order (Auth0's
+/// order): a keyset page, one index range however deep in the list.
 pub async fn members_after(
     x: &impl Exec,
     tenant: &str,
     org: &str,
-    after: Option<&str>,
+    after: Option<(i64, &str)>,
     take: i64,
 ) -> DbResult<Vec<MemberRow>> {
+    let (seq, user_id) = after.unwrap_or((i64::MIN, ""));
     let rs = x
         .query(
             &format!(
-                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} AND m.user_id > $3 ORDER BY m.user_id LIMIT $4"
+                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} \
+                 AND (m.seq > $3 OR (m.seq = $3 AND m.user_id > $4)) ORDER BY m.seq, m.user_id LIMIT $5"
             ),
-            params![tenant, org, after.unwrap_or(""), take],
+            params![tenant, org, seq, user_id, take],
         )
         .await?;
     rows(&rs, MemberRow::from_row)
 }
 
-/// An offset page of members in user id order, and how many there are.
+/// An offset page of members in the order they joined, and how many there are.
 pub async fn members_page(
     x: &impl Exec,
     tenant: &str,
@@ -443,7 +483,7 @@ pub async fn members_page(
     let rs = x
         .query(
             &format!(
-                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} ORDER BY m.user_id LIMIT $3 OFFSET $4"
+                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} ORDER BY m.seq, m.user_id LIMIT $3 OFFSET $4"
             ),
             params![tenant, org, page.limit, page.offset],
         )

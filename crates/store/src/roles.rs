@@ -12,26 +12,34 @@ use crate::{DbResult, Exec, Locked, P, Page, Row, Tx, params, table::Table};
 pub const TABLE: Table = Table {
     name: "roles",
     key: "id",
-    columns: &["name"],
+    columns: &["name", "owner_id"],
 };
 
-const ROLE_COLUMNS: &str = "id, name, body, created_at, updated_at";
+const ROLE_COLUMNS: &str = "id, name, owner_id, body, created_at, updated_at";
 
 /// A stored role: `body` is the object as the API shows it (`id`, `name`, `description`, …).
 #[derive(Debug, Clone)]
 pub struct RoleRow {
     pub id: String,
     pub name: String,
+    /// The organization that owns an organization role; empty for a tenant role.
+    pub owner_id: String,
     pub body: Value,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl RoleRow {
+    /// Whether the role belongs to one organization (Auth0's `type: "organization"`).
+    pub fn is_organization_role(&self) -> bool {
+        !self.owner_id.is_empty()
+    }
+
     fn from_row(r: &Row) -> DbResult<Self> {
         Ok(Self {
             id: r.text("id")?,
             name: r.text("name")?,
+            owner_id: r.text("owner_id")?,
             body: r.json("body")?,
             created_at: r.text("created_at")?,
             updated_at: r.text("updated_at")?,
@@ -91,7 +99,7 @@ pub async fn insert(x: &impl Exec, tenant: &str, role: &RoleRow) -> DbResult<()>
             x,
             tenant,
             &role.id,
-            params![&role.name],
+            params![&role.name, &role.owner_id],
             &role.body,
             &role.created_at,
         )
@@ -151,19 +159,37 @@ pub async fn lock_many(tx: &Tx, tenant: &str, ids: &[String]) -> DbResult<Vec<Ro
         .collect()
 }
 
-/// Roles by name (then id), optionally only those whose name contains `name_filter`
-/// (case-insensitive), and how many match in all.
+/// What a role list keeps: a case-insensitive part of the name, and the roles of one kind
+/// (tenant roles, or organization roles, of one organization when `owner_id` is given).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoleFilter<'a> {
+    pub name: Option<&'a str>,
+    /// `Some(false)`: tenant roles only; `Some(true)`: organization roles only.
+    pub organization: Option<bool>,
+    pub owner_id: Option<&'a str>,
+}
+
+/// Roles by name (then id) that pass `filter`, and how many match in all.
 pub async fn list(
     x: &impl Exec,
     tenant: &str,
-    name_filter: Option<&str>,
+    filter: RoleFilter<'_>,
     page: Page,
 ) -> DbResult<(Vec<RoleRow>, i64)> {
     let mut ps = params![tenant];
     let mut w = String::from("WHERE tenant_id = $1");
-    if let Some(f) = name_filter.filter(|f| !f.is_empty()) {
+    if let Some(f) = filter.name.filter(|f| !f.is_empty()) {
         ps.push(P::from(format!("%{}%", like_escape(&f.to_lowercase()))));
-        w.push_str(" AND LOWER(name) LIKE $2 ESCAPE '\\'");
+        w.push_str(&format!(" AND LOWER(name) LIKE ${} ESCAPE '\\'", ps.len()));
+    }
+    match filter.organization {
+        Some(false) => w.push_str(" AND owner_id = ''"),
+        Some(true) => w.push_str(" AND owner_id <> ''"),
+        None => {}
+    }
+    if let Some(owner) = filter.owner_id.filter(|o| !o.is_empty()) {
+        ps.push(P::from(owner));
+        w.push_str(&format!(" AND owner_id = ${}", ps.len()));
     }
     let total = x
         .query_opt(&format!("SELECT COUNT(*) AS n FROM roles {w}"), ps.clone())
@@ -205,7 +231,7 @@ pub async fn update(x: &Tx, tenant: &str, role: &Locked<RoleRow>) -> DbResult<bo
             x,
             tenant,
             &role.id,
-            params![&role.name],
+            params![&role.name, &role.owner_id],
             &role.body,
             &role.updated_at,
         )
@@ -225,6 +251,27 @@ pub async fn delete(x: &impl Exec, tenant: &str, id: &str) -> DbResult<bool> {
         .await?;
     }
     Ok(existed)
+}
+
+/// Deletes the roles an organization owns, with their permissions and assignments (the
+/// organization's deletion, in its transaction).
+pub async fn delete_owned_by(x: &impl Exec, tenant: &str, organization_id: &str) -> DbResult<()> {
+    for table in ["role_permissions", "user_roles"] {
+        x.execute(
+            &format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND role_id IN \
+                 (SELECT id FROM roles WHERE tenant_id = $1 AND owner_id = $2)"
+            ),
+            params![tenant, organization_id],
+        )
+        .await?;
+    }
+    x.execute(
+        "DELETE FROM roles WHERE tenant_id = $1 AND owner_id = $2",
+        params![tenant, organization_id],
+    )
+    .await?;
+    Ok(())
 }
 
 // ---- permissions of roles and users ------------------------------------------------------------
@@ -594,7 +641,7 @@ pub async fn roles_of_user(
     let rows = x
         .query(
             &format!(
-                "SELECT r.id, r.name, r.body, r.created_at, r.updated_at {from} ORDER BY r.name, r.id LIMIT $4 OFFSET $5"
+                "SELECT r.id, r.name, r.owner_id, r.body, r.created_at, r.updated_at {from} ORDER BY r.name, r.id LIMIT $4 OFFSET $5"
             ),
             params![tenant, user_id, organization_id, page.limit, page.offset],
         )

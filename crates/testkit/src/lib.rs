@@ -1,6 +1,8 @@
-//! Test helpers: a real server per test ([`spawn`]) and cassette replay ([`replay`]).
+//! Test helpers: a real server per test ([`spawn`]), cassette replay ([`replay`]) and scenario
+//! files ([`scenario`]).
 
 pub mod replay;
+pub mod scenario;
 pub mod spawn;
 
 pub use spawn::{Backend, TestServer, backends, spawn, spawn_on};

@@ -13,8 +13,9 @@ use gatehouse_spec::Op;
 use gatehouse_store::{
     Page, atomically,
     db::is_unique_violation,
+    organizations,
     resource_servers::{self, ResourceServerRow},
-    roles::{self, Permission, RoleRow, Source},
+    roles::{self, Permission, RoleFilter, RoleRow, Source},
     users,
 };
 
@@ -45,16 +46,40 @@ pub fn register(reg: &mut Registry) {
 
 // ---- errors -----------------------------------------------------------------------------------
 
-fn role_not_found() -> Error {
+pub(crate) fn role_not_found() -> Error {
     Error::not_found("inexistent_role", "The role does not exist.")
 }
 
-fn user_not_found() -> Error {
+pub(crate) fn user_not_found() -> Error {
     Error::not_found("inexistent_user", "The user does not exist.")
 }
 
 fn role_conflict() -> Error {
     Error::conflict("role_conflict", "A role with the same name already exists")
+}
+
+/// An organization role given where it does not belong: at tenant level, or in another
+/// organization than its owner.
+fn role_out_of_scope(role: &RoleRow) -> Error {
+    Error::bad_request(
+        "invalid_role_assignment",
+        format!(
+            "The role '{}' belongs to the organization '{}' and can only be assigned to its members there.",
+            role.id, role.owner_id
+        ),
+    )
+}
+
+/// Tenant roles can be given anywhere; an organization's own roles only in that organization
+/// (`organization_id` '' is the tenant level).
+pub(crate) fn check_role_scope(found: &[RoleRow], organization_id: &str) -> Result<(), Error> {
+    match found
+        .iter()
+        .find(|r| r.is_organization_role() && r.owner_id != organization_id)
+    {
+        Some(r) => Err(role_out_of_scope(r)),
+        None => Ok(()),
+    }
 }
 
 fn api_not_found(identifier: &str) -> Error {
@@ -75,13 +100,17 @@ fn scope_not_found(p: &Permission) -> Error {
 
 const KEY_ORDER: &[&str] = &["id", "name", "description", "type", "owner_id"];
 
-/// A stored role as the API shows it: a role without a description shows an empty one.
+/// A stored role as the API shows it once made: a role without a description shows an empty
+/// one.
 fn shown(body: Value) -> Value {
     let mut obj = match body {
         Value::Object(o) => o,
         other => return other,
     };
-    obj.entry("description").or_insert_with(|| json!(""));
+    let description = obj.entry("description").or_insert(Value::Null);
+    if description.is_null() {
+        *description = json!("");
+    }
     Value::Object(order_keys(obj, KEY_ORDER))
 }
 
@@ -209,17 +238,24 @@ fn string_list(input: &Input, key: &str) -> Vec<String> {
 
 async fn get_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let paging = Paging::from_query(&input.query);
-    let (rows, total) = roles::list(
-        ctx.db(),
-        ctx.tenant_id(),
-        input.query.get("name_filter"),
-        paging.store_page(),
-    )
-    .await?;
+    // `type` and `owner_id` narrow the list to tenant roles or to organization roles (of one
+    // organization), as the Terraform provider's role data source asks.
+    let filter = RoleFilter {
+        name: input.query.get("name_filter"),
+        organization: match input.query.get("type") {
+            Some("tenant") => Some(false),
+            Some("organization") => Some(true),
+            _ => None,
+        },
+        owner_id: input.query.get("owner_id"),
+    };
+    let (rows, total) = roles::list(ctx.db(), ctx.tenant_id(), filter, paging.store_page()).await?;
     let items = rows.into_iter().map(|r| shown(r.body)).collect();
     Ok(Reply::json(paging.reply("roles", items, total)))
 }
 
+/// Creates a tenant role, or (`type: "organization"` with `owner_id`) a role of one
+/// organization, usable only by its members there. The kind is set at creation only.
 async fn post_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let req = input.body_object();
     let name = req
@@ -227,18 +263,30 @@ async fn post_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let owner_id = role_owner(&ctx, &req).await?;
     let id = ids::prefixed("rol", 16);
     let mut body = Map::new();
     body.insert("id".into(), json!(id));
     body.insert("name".into(), json!(name));
-    if let Some(d) = req.get("description").filter(|d| d.is_string()) {
-        body.insert("description".into(), d.clone());
+    // Not given, the description is null in the reply and empty when read (as recorded).
+    body.insert(
+        "description".into(),
+        req.get("description")
+            .filter(|d| d.is_string())
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    if owner_id.is_empty() {
+        body.insert("type".into(), json!("tenant"));
+    } else {
+        body.insert("type".into(), json!("organization"));
+        body.insert("owner_id".into(), json!(owner_id));
     }
-    body.insert("type".into(), json!("tenant"));
     let now = time::now();
     let row = RoleRow {
         id,
         name,
+        owner_id,
         body: Value::Object(order_keys(body, KEY_ORDER)),
         created_at: now.clone(),
         updated_at: now,
@@ -247,6 +295,27 @@ async fn post_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         Ok(()) => Ok(Reply::json(row.body)),
         Err(e) if is_unique_violation(&e) => Err(role_conflict()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The organization a new role belongs to ('' for a tenant role): `owner_id` goes with
+/// `type: "organization"` and names an existing organization; a tenant role has none.
+async fn role_owner(ctx: &Ctx, req: &Map<String, Value>) -> Result<String, Error> {
+    let owner = req.get("owner_id").and_then(Value::as_str);
+    match (req.get("type").and_then(Value::as_str), owner) {
+        (Some("organization"), Some(org)) => {
+            let found = organizations::find(ctx.db(), ctx.tenant_id(), org)
+                .await?
+                .ok_or_else(super::organizations::not_found)?;
+            Ok(found.id)
+        }
+        (Some("organization"), None) => Err(Error::bad_body(
+            "Payload validation error: 'owner_id' is required when 'type' is 'organization'.",
+        )),
+        (_, Some(_)) => Err(Error::bad_body(
+            "Payload validation error: 'owner_id' can only be set when 'type' is 'organization'.",
+        )),
+        (_, None) => Ok(String::new()),
     }
 }
 
@@ -428,9 +497,10 @@ async fn post_role_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let user_ids = &string_list(&input, "users");
     atomically(|| async move {
         let tx = db.begin().await?;
-        roles::find_for_update(&tx, tenant, id)
+        let role = roles::find_for_update(&tx, tenant, id)
             .await?
             .ok_or_else(role_not_found)?;
+        check_role_scope(std::slice::from_ref(&role.into_inner()), "")?;
         let found = users::find_many(&tx, tenant, user_ids).await?;
         if found.len() != user_ids.len() {
             return Err(user_not_found());
@@ -470,6 +540,7 @@ async fn post_user_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         if found.len() != role_ids.len() {
             return Err(role_not_found());
         }
+        check_role_scope(&found, "")?;
         roles::assign(&tx, tenant, user_id, "", role_ids).await?;
         tx.commit().await?;
         Ok::<_, Error>(())

@@ -129,12 +129,14 @@ async fn post_invitations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         return Err(Error::NotFound("No connection found by that id".into()));
     }
     if let Some(Value::Array(roles)) = req.get("roles") {
-        let ids: Vec<String> = roles
+        let mut ids: Vec<String> = roles
             .iter()
             .filter_map(Value::as_str)
             .map(str::to_owned)
             .collect();
-        member_roles::check_roles_exist(&ctx, &ids).await?;
+        ids.sort();
+        ids.dedup();
+        member_roles::check_roles_exist(&ctx, &org.id, &ids).await?;
     }
     let token = ids::client_id();
     let id = ids::prefixed("uinv", 16);

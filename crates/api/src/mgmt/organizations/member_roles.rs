@@ -8,6 +8,7 @@ use gatehouse_spec::Op;
 use gatehouse_store::{atomically, organizations, roles, users};
 
 use super::{find, not_found, offset};
+use crate::mgmt::roles::{check_role_scope, role_not_found, user_not_found};
 use crate::spine::{Ctx, Input, Registry, Reply};
 
 pub fn register(reg: &mut Registry) {
@@ -23,14 +24,6 @@ pub fn register(reg: &mut Registry) {
         Op::DeleteOrganizationMemberRoles,
         delete_organization_member_roles,
     );
-}
-
-fn no_user() -> Error {
-    Error::not_found("inexistent_user", "The user does not exist.")
-}
-
-fn no_role() -> Error {
-    Error::not_found("inexistent_role", "The role does not exist.")
 }
 
 fn role_ids(input: &Input) -> Vec<String> {
@@ -50,13 +43,13 @@ fn role_ids(input: &Input) -> Vec<String> {
     ids
 }
 
-/// Every role named exists, else Auth0's 404.
-pub(super) async fn check_roles_exist(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
+/// Every role named exists (else Auth0's 404) and may be given in the organization `org`.
+pub(super) async fn check_roles_exist(ctx: &Ctx, org: &str, ids: &[String]) -> Result<(), Error> {
     let found = roles::find_many(ctx.db(), ctx.tenant_id(), ids).await?;
     if found.len() != ids.len() {
-        return Err(no_role());
+        return Err(role_not_found());
     }
-    Ok(())
+    check_role_scope(&found, org)
 }
 
 async fn get_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
@@ -100,11 +93,13 @@ async fn post_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply,
             .ok_or_else(not_found)?;
         users::find_for_update(&tx, tenant, user_id)
             .await?
-            .ok_or_else(no_user)?;
+            .ok_or_else(user_not_found)?;
         // The roles are locked: none can be deleted under the assignment.
-        if roles::lock_many(&tx, tenant, ids).await?.len() != ids.len() {
-            return Err(no_role());
+        let found = roles::lock_many(&tx, tenant, ids).await?;
+        if found.len() != ids.len() {
+            return Err(role_not_found());
         }
+        check_role_scope(&found, &org.id)?;
         roles::assign(&tx, tenant, user_id, &org.id, ids).await?;
         tx.commit().await?;
         Ok(())

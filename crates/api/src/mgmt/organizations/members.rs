@@ -141,14 +141,14 @@ async fn get_organization_members(ctx: Ctx, input: Input) -> Result<Reply, Error
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     // With `take` (or `from`), the checkpoint form wins over `per_page` / `include_totals`.
     if let Some(cp) = Checkpoint::from_query(&input.query) {
-        // The cursor carries the last member's user id (the key of the page) and when it became
-        // a member, so that a member removed and added again gets a new cursor, as in Auth0.
+        // The cursor carries when the last member of the page joined and its user id (Auth0's
+        // order and key), so that a member removed and added again gets a new cursor.
         let after = cursor::decode_seq(cp.from.as_deref())?;
         let rows = organizations::members_after(
             db,
             tenant,
             &org.id,
-            after.as_ref().map(|(_, user)| user.as_str()),
+            after.as_ref().map(|(seq, user)| (*seq, user.as_str())),
             cp.take,
         )
         .await?;

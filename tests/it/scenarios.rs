@@ -1,0 +1,25 @@
+//! The scenario files of `tests/it/scenarios/` (see `gatehouse_testkit::scenario`), each on a
+//! fresh server of each backend.
+
+use std::path::Path;
+
+use gatehouse_testkit::{backends, scenario, spawn_on};
+
+#[tokio::test]
+async fn scenario_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scenario in {}", dir.display());
+    for b in backends() {
+        for f in &files {
+            let s = spawn_on(&b).await;
+            let t = s.mgmt_token().await;
+            scenario::run(&s, &t, f).await;
+        }
+    }
+}
