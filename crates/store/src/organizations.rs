@@ -171,13 +171,25 @@ pub async fn list_after(
     let rs = x
         .query(
             &format!(
-                "SELECT {COLS} FROM organizations WHERE tenant_id = $1 AND (seq > $2 OR (seq = $2 AND id > $3)) \
-                 ORDER BY seq, id LIMIT $4"
+                "SELECT {COLS} FROM organizations WHERE tenant_id = $1 {}",
+                after_key("seq", "id", 2)
             ),
             params![tenant, seq, id, take],
         )
         .await?;
     rows(&rs, OrganizationRow::from_row)
+}
+
+/// The rest of a keyset page after the key (`$n`, `$n+1`) in the order (`seq`, `id`), with the
+/// page size in `$n+2`: `AND seq >= $n AND (seq > $n OR id > $n+1) ORDER BY seq, id LIMIT $n+2`.
+/// The `seq >= $n` bound makes it one index range on both backends (an `OR` alone would make
+/// PostgreSQL read the index from the start of the list).
+fn after_key(seq: &str, id: &str, n: usize) -> String {
+    format!(
+        "AND {seq} >= ${n} AND ({seq} > ${n} OR {id} > ${}) ORDER BY {seq}, {id} LIMIT ${}",
+        n + 1,
+        n + 2
+    )
 }
 
 async fn count(x: &impl Exec, sql: &str, ps: Vec<P>) -> DbResult<i64> {
@@ -249,8 +261,9 @@ impl Link {
         let rs = x
             .query(
                 &format!(
-                    "SELECT {ORG_COLS} {} AND (o.seq > $3 OR (o.seq = $3 AND o.id > $4)) ORDER BY o.seq, o.id LIMIT $5",
-                    self.from()
+                    "SELECT {ORG_COLS} {} {}",
+                    self.from(),
+                    after_key("o.seq", "o.id", 3)
                 ),
                 params![tenant, other, seq, id, take],
             )
@@ -458,8 +471,8 @@ pub async fn members_after(
     let rs = x
         .query(
             &format!(
-                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} \
-                 AND (m.seq > $3 OR (m.seq = $3 AND m.user_id > $4)) ORDER BY m.seq, m.user_id LIMIT $5"
+                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} {}",
+                after_key("m.seq", "m.user_id", 3)
             ),
             params![tenant, org, seq, user_id, take],
         )
@@ -939,8 +952,8 @@ pub async fn domains_after(
     let rs = x
         .query(
             &format!(
-                "SELECT {DOMAIN_COLS} FROM organization_discovery_domains WHERE tenant_id = $1 AND organization_id = $2 \
-                 AND (seq > $3 OR (seq = $3 AND id > $4)) ORDER BY seq, id LIMIT $5"
+                "SELECT {DOMAIN_COLS} FROM organization_discovery_domains WHERE tenant_id = $1 AND organization_id = $2 {}",
+                after_key("seq", "id", 3)
             ),
             params![tenant, org, seq, id, take],
         )
