@@ -15,11 +15,16 @@ async fn scenario_files() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no scenario in {}", dir.display());
+    // Every file runs, so that one failure does not hide the others.
+    let mut failures = Vec::new();
     for b in backends() {
         for f in &files {
             let s = spawn_on(&b).await;
             let t = s.mgmt_token().await;
-            scenario::run(&s, &t, f).await;
+            if let Err(e) = scenario::run(&s, &t, f).await {
+                failures.push(format!("[{}] {e}", b.name()));
+            }
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -19,12 +19,14 @@
 //! - `status` must be equal.
 //! - `expect` is compared as the cassettes are: every key it has must be in the reply with an
 //!   equal value, recursively; an array must have the same length and its elements are compared
-//!   in order. `null` expects a JSON null.
+//!   in order. `null` inside it expects a JSON null. With `exact: true` the reply must equal
+//!   `expect`, nothing more; `empty: true` expects a reply without a body.
 //! - `save` names values of the reply (dot paths, array indexes as numbers) for later steps;
 //!   `${name}` in a later `call`, `body` or `expect` string is replaced by the value (a string
-//!   that is only `${name}` becomes the value itself, whatever its JSON type).
+//!   that is only `${name}` becomes the value itself, whatever its JSON type). An empty path
+//!   saves the whole reply (`expect: "${created}"` then checks that a later reply shows all of it).
 //!
-//! A failure panics with the file, the step and the difference.
+//! [`run`] gives the first difference with the file and the step.
 
 use std::{collections::HashMap, path::Path};
 
@@ -49,6 +51,10 @@ struct Step {
     #[serde(default)]
     expect: Option<Value>,
     #[serde(default)]
+    exact: bool,
+    #[serde(default)]
+    empty: bool,
+    #[serde(default)]
     absent: Vec<String>,
     #[serde(default)]
     save: HashMap<String, String>,
@@ -57,12 +63,13 @@ struct Step {
     why: Option<String>,
 }
 
-/// Runs the scenario file `path` against `server` with the Management API token `token`.
-pub async fn run(server: &TestServer, token: &str, path: &Path) {
+/// Runs the scenario file `path` against `server` with the Management API token `token`; the
+/// first difference, named by file and step.
+pub async fn run(server: &TestServer, token: &str, path: &Path) -> Result<(), String> {
     let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let scenario: Scenario = serde_yaml_ng::from_str(&text)
-        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let scenario: Scenario =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
     let mut vars: HashMap<String, Value> = HashMap::new();
     for (i, step) in scenario.steps.iter().enumerate() {
         let whence = format!(
@@ -78,30 +85,40 @@ pub async fn run(server: &TestServer, token: &str, path: &Path) {
         let line = substitute_str(&step.call, &vars);
         let (method, target) = line
             .split_once(' ')
-            .unwrap_or_else(|| panic!("{whence}: `call` is `METHOD /path`"));
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .unwrap_or_else(|e| panic!("{whence}: {e}"));
+            .ok_or_else(|| format!("{whence}: `call` is `METHOD /path`"))?;
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{whence}: {e}"))?;
         let body = step.body.as_ref().map(|b| substitute(b, &vars));
         let (status, reply) = call(server, token, method, target, body).await;
-        assert_eq!(status, step.status, "{whence}: status; reply {reply}");
+        if status != step.status {
+            return Err(format!(
+                "{whence}: status {status}, expected {}; reply {reply}",
+                step.status
+            ));
+        }
+        if step.empty && !reply.is_null() {
+            return Err(format!("{whence}: expected no body; reply {reply}"));
+        }
         if let Some(expect) = &step.expect {
             let expect = substitute(expect, &vars);
-            if let Err(diff) = matches(&expect, &reply, "$") {
-                panic!("{whence}: {diff}\n  reply: {reply}");
+            if step.exact && expect != reply {
+                return Err(format!(
+                    "{whence}: expected exactly {expect}\n  reply: {reply}"
+                ));
             }
+            matches(&expect, &reply, "$")
+                .map_err(|diff| format!("{whence}: {diff}\n  reply: {reply}"))?;
         }
-        for p in &step.absent {
-            assert!(
-                lookup(&reply, p).is_none(),
-                "{whence}: `{p}` should be absent; reply {reply}"
-            );
+        if let Some(p) = step.absent.iter().find(|p| lookup(&reply, p).is_some()) {
+            return Err(format!("{whence}: `{p}` should be absent; reply {reply}"));
         }
         for (name, p) in &step.save {
             let v = lookup(&reply, p)
-                .unwrap_or_else(|| panic!("{whence}: nothing at `{p}` to save; reply {reply}"));
+                .ok_or_else(|| format!("{whence}: nothing at `{p}` to save; reply {reply}"))?;
             vars.insert(name.clone(), v.clone());
         }
     }
+    Ok(())
 }
 
 /// The value at a dot path (`roles.0.id`); an empty path is the value itself.
