@@ -167,29 +167,40 @@ pub async fn list_after(
     after: Option<(i64, &str)>,
     take: i64,
 ) -> DbResult<Vec<OrganizationRow>> {
-    let (seq, id) = after.unwrap_or((i64::MIN, ""));
-    let rs = x
-        .query(
-            &format!(
-                "SELECT {COLS} FROM organizations WHERE tenant_id = $1 {}",
-                after_key("seq", "id", 2)
-            ),
-            params![tenant, seq, id, take],
-        )
-        .await?;
-    rows(&rs, OrganizationRow::from_row)
+    page_after(
+        x,
+        &format!("SELECT {COLS} FROM organizations WHERE tenant_id = $1"),
+        ("seq", "id"),
+        params![tenant],
+        after,
+        take,
+        OrganizationRow::from_row,
+    )
+    .await
 }
 
-/// The rest of a keyset page after the key (`$n`, `$n+1`) in the order (`seq`, `id`), with the
-/// page size in `$n+2`: `AND seq >= $n AND (seq > $n OR id > $n+1) ORDER BY seq, id LIMIT $n+2`.
-/// The `seq >= $n` bound makes it one index range on both backends (an `OR` alone would make
-/// PostgreSQL read the index from the start of the list).
-fn after_key(seq: &str, id: &str, n: usize) -> String {
-    format!(
-        "AND {seq} >= ${n} AND ({seq} > ${n} OR {id} > ${}) ORDER BY {seq}, {id} LIMIT ${}",
+/// A keyset page: `select` (a `SELECT … WHERE …` whose placeholders `ps` binds) continued after
+/// the key `after` in the order (`seq`, `id`), `take` rows, each made by `f`. The key test is
+/// `seq >= $n AND (seq > $n OR id > $n+1)`: its `seq >=` bound makes it one index range on both
+/// backends (an `OR` alone would make PostgreSQL read the list from its start).
+async fn page_after<T>(
+    x: &impl Exec,
+    select: &str,
+    (seq, id): (&str, &str),
+    mut ps: Vec<P>,
+    after: Option<(i64, &str)>,
+    take: i64,
+    f: impl Fn(&Row) -> DbResult<T>,
+) -> DbResult<Vec<T>> {
+    let (after_seq, after_id) = after.unwrap_or((i64::MIN, ""));
+    let n = ps.len() + 1;
+    ps.extend([P::I64(after_seq), P::from(after_id), P::I64(take)]);
+    let sql = format!(
+        "{select} AND {seq} >= ${n} AND ({seq} > ${n} OR {id} > ${}) ORDER BY {seq}, {id} LIMIT ${}",
         n + 1,
         n + 2
-    )
+    );
+    rows(&x.query(&sql, ps).await?, f)
 }
 
 async fn count(x: &impl Exec, sql: &str, ps: Vec<P>) -> DbResult<i64> {
@@ -257,18 +268,16 @@ impl Link {
         after: Option<(i64, &str)>,
         take: i64,
     ) -> DbResult<Vec<OrganizationRow>> {
-        let (seq, id) = after.unwrap_or((i64::MIN, ""));
-        let rs = x
-            .query(
-                &format!(
-                    "SELECT {ORG_COLS} {} {}",
-                    self.from(),
-                    after_key("o.seq", "o.id", 3)
-                ),
-                params![tenant, other, seq, id, take],
-            )
-            .await?;
-        rows(&rs, OrganizationRow::from_row)
+        page_after(
+            x,
+            &format!("SELECT {ORG_COLS} {}", self.from()),
+            ("o.seq", "o.id"),
+            params![tenant, other],
+            after,
+            take,
+            OrganizationRow::from_row,
+        )
+        .await
     }
 }
 
@@ -467,17 +476,16 @@ pub async fn members_after(
     after: Option<(i64, &str)>,
     take: i64,
 ) -> DbResult<Vec<MemberRow>> {
-    let (seq, user_id) = after.unwrap_or((i64::MIN, ""));
-    let rs = x
-        .query(
-            &format!(
-                "SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM} {}",
-                after_key("m.seq", "m.user_id", 3)
-            ),
-            params![tenant, org, seq, user_id, take],
-        )
-        .await?;
-    rows(&rs, MemberRow::from_row)
+    page_after(
+        x,
+        &format!("SELECT m.user_id, m.seq, u.email, u.name, u.body {MEMBER_FROM}"),
+        ("m.seq", "m.user_id"),
+        params![tenant, org],
+        after,
+        take,
+        MemberRow::from_row,
+    )
+    .await
 }
 
 /// An offset page of members in the order they joined, and how many there are.
@@ -948,15 +956,16 @@ pub async fn domains_after(
     after: Option<(i64, &str)>,
     take: i64,
 ) -> DbResult<Vec<DomainRow>> {
-    let (seq, id) = after.unwrap_or((i64::MIN, ""));
-    let rs = x
-        .query(
-            &format!(
-                "SELECT {DOMAIN_COLS} FROM organization_discovery_domains WHERE tenant_id = $1 AND organization_id = $2 {}",
-                after_key("seq", "id", 3)
-            ),
-            params![tenant, org, seq, id, take],
-        )
-        .await?;
-    rows(&rs, DomainRow::from_row)
+    page_after(
+        x,
+        &format!(
+            "SELECT {DOMAIN_COLS} FROM organization_discovery_domains WHERE tenant_id = $1 AND organization_id = $2"
+        ),
+        ("seq", "id"),
+        params![tenant, org],
+        after,
+        take,
+        DomainRow::from_row,
+    )
+    .await
 }
