@@ -214,11 +214,132 @@ async fn every_metadata_key_survives(s: &TestServer, bases: &[String]) {
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
 }
 
+/// Configuration documents (tenant settings, attack protection): one PATCH per setting, all at
+/// once on a tenant that has none stored yet (the first writers race to make the document), some
+/// of them into the same nested object: every setting is there afterwards.
+async fn every_setting_survives(s: &TestServer, bases: &[String]) {
+    let token = s.mgmt_token().await;
+    let patches: Vec<(&str, Value, &str, Value)> = vec![
+        (
+            "/tenants/settings",
+            json!({"friendly_name": "Race"}),
+            "/friendly_name",
+            json!("Race"),
+        ),
+        (
+            "/tenants/settings",
+            json!({"picture_url": "https://example.com/r.png"}),
+            "/picture_url",
+            json!("https://example.com/r.png"),
+        ),
+        (
+            "/tenants/settings",
+            json!({"support_email": "help@example.com"}),
+            "/support_email",
+            json!("help@example.com"),
+        ),
+        (
+            "/tenants/settings",
+            json!({"support_url": "https://example.com/help"}),
+            "/support_url",
+            json!("https://example.com/help"),
+        ),
+        (
+            "/tenants/settings",
+            json!({"default_audience": "https://api.example.com"}),
+            "/default_audience",
+            json!("https://api.example.com"),
+        ),
+        (
+            "/tenants/settings",
+            json!({"session_lifetime": 100}),
+            "/session_lifetime",
+            json!(100),
+        ),
+        (
+            "/tenants/settings",
+            json!({"idle_session_lifetime": 50}),
+            "/idle_session_lifetime",
+            json!(50),
+        ),
+        (
+            "/tenants/settings",
+            json!({"flags": {"enable_sso": false}}),
+            "/flags/enable_sso",
+            json!(false),
+        ),
+        (
+            "/tenants/settings",
+            json!({"flags": {"disable_impersonation": false}}),
+            "/flags/disable_impersonation",
+            json!(false),
+        ),
+        (
+            "/tenants/settings",
+            json!({"flags": {"revoke_refresh_token_grant": true}}),
+            "/flags/revoke_refresh_token_grant",
+            json!(true),
+        ),
+        (
+            "/attack-protection/brute-force-protection",
+            json!({"max_attempts": 7}),
+            "/max_attempts",
+            json!(7),
+        ),
+        (
+            "/attack-protection/brute-force-protection",
+            json!({"allowlist": ["10.0.0.1"]}),
+            "/allowlist",
+            json!(["10.0.0.1"]),
+        ),
+        (
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"stage": {"pre-login": {"max_attempts": 11}}}),
+            "/stage/pre-login/max_attempts",
+            json!(11),
+        ),
+        (
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"stage": {"pre-login": {"rate": 40_000}}}),
+            "/stage/pre-login/rate",
+            json!(40_000),
+        ),
+        (
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"stage": {"pre-user-registration": {"max_attempts": 12}}}),
+            "/stage/pre-user-registration/max_attempts",
+            json!(12),
+        ),
+    ];
+    let reqs: Vec<(String, Value)> = patches
+        .iter()
+        .map(|(path, body, _, _)| ((*path).to_owned(), body.clone()))
+        .collect();
+    let statuses = race(s, bases, &token, &reqs).await;
+    assert_all_ok(&s.backend, "settings", &statuses);
+    let mut lost = Vec::new();
+    for (path, _, pointer, want) in &patches {
+        let (status, v) = call(s, &token, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{v}");
+        if v.pointer(pointer) != Some(want) {
+            lost.push(format!("{path}{pointer} = {:?}", v.pointer(pointer)));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{}: {} of {} settings lost: {lost:?}",
+        s.backend.name(),
+        lost.len(),
+        patches.len()
+    );
+}
+
 #[tokio::test]
 async fn concurrent_patches_lose_nothing() {
     for b in backends() {
         let s = spawn_on(&b).await;
         let bases = vec![s.url.clone()];
+        every_setting_survives(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 25).await;
     }
@@ -234,6 +355,7 @@ async fn two_instances_lose_nothing() {
         let s = spawn_on(&b).await;
         let twin = s.twin().await;
         let bases = vec![s.url.clone(), format!("http://{}", twin.addr)];
+        every_setting_survives(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 10).await;
         twin.stop().await;

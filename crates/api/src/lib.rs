@@ -3,6 +3,7 @@
 
 pub mod authn;
 pub mod bootstrap;
+pub mod config;
 pub mod mgmt;
 pub mod scim;
 pub mod server;

@@ -222,7 +222,43 @@ fn recorded_corrections(spec: &mut Value) {
             "",
         ),
         ("Role", "owner_id", r#"{"type":"string","minLength":1}"#, ""),
+        // Sent by the Terraform provider and accepted by Auth0 (recorded:
+        // TestAccTenant_CountryCodes, TestAccTenant_DefaultRedirectionURI).
+        (
+            "TenantSettings",
+            "country_codes",
+            "",
+            r#"{"type":"object","properties":{"list":{"type":"array","items":{"type":"string"}},"mode":{"type":"string"}}}"#,
+        ),
     ];
+    // Properties of shared schemas (by name), as above.
+    const ADDED_NESTED: &[(&str, &str, &str)] = &[
+        // Sent by the Terraform provider and accepted by Auth0 (recorded: TestAccTenant_Main).
+        (
+            "TenantSettingsFlags",
+            "use_scope_descriptions_for_consent",
+            r#"{"type":"boolean"}"#,
+        ),
+    ];
+    for (schema, prop, def) in ADDED_NESTED {
+        if let (Some(props), Ok(def)) = (
+            spec.pointer_mut(&format!("/components/schemas/{schema}/properties"))
+                .and_then(Value::as_object_mut),
+            serde_json::from_str::<Value>(def),
+        ) {
+            props.entry((*prop).to_owned()).or_insert(def);
+        }
+    }
+    // A plain IPv4 address is also a CIDR block when `cidr` is not a format the validator
+    // knows: the allow-list item's `oneOf` would refuse every address (recorded as accepted:
+    // TestAccAttackProtectionBotDetection). Any of the branches will do.
+    if let Some(obj) = spec
+        .pointer_mut("/components/schemas/BotDetectionIPAddressOrCidrBlock")
+        .and_then(Value::as_object_mut)
+        && let Some(branches) = obj.remove("oneOf")
+    {
+        obj.insert("anyOf".into(), branches);
+    }
     for (family, prop, create, update) in ADDED {
         for (schema, def) in [("Create", create), ("Update", update)] {
             if let (Some(props), Ok(def)) = (

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{DbResult, Exec, Page, params, sql::Filter};
+use crate::{DbResult, Exec, Page, Tx, params, sql::Filter};
 
 pub async fn get(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResult<Option<Value>> {
     x.query_opt(
@@ -52,6 +52,42 @@ pub async fn insert_or_get(
     get(x, tenant, kind, id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))
+}
+
+/// The document, locked until the transaction ends; stored as `initial` first when there is
+/// none, so that two first writers of a singleton serialise on one row (an atomic insert, then
+/// the locking read).
+pub async fn lock_or_create(
+    tx: &Tx,
+    tenant: &str,
+    kind: &str,
+    id: &str,
+    initial: &Value,
+    now: &str,
+) -> DbResult<Value> {
+    tx.execute(
+        "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (tenant_id, kind, id) DO NOTHING",
+        params![tenant, kind, id, initial, crate::seq_now(), now],
+    )
+    .await?;
+    lock(tx, tenant, kind, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))
+}
+
+/// The document, locked until the transaction ends (`None` when there is none).
+pub async fn lock(tx: &Tx, tenant: &str, kind: &str, id: &str) -> DbResult<Option<Value>> {
+    tx.query_opt(
+        &format!(
+            "SELECT body FROM docs WHERE tenant_id = $1 AND kind = $2 AND id = $3{}",
+            tx.for_update()
+        ),
+        params![tenant, kind, id],
+    )
+    .await?
+    .map(|r| r.json("body"))
+    .transpose()
 }
 
 pub async fn list(

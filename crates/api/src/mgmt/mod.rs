@@ -23,4 +23,5 @@ pub fn register(reg: &mut Registry) {
     users::register(reg);
     roles::register(reg);
     organizations::register(reg);
+    crate::config::register(reg);
 }
