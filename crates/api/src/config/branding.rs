@@ -1,10 +1,11 @@
 //! Tag `branding`: the tenant's branding settings (a document: PATCH replaces top-level keys, a
-//! `null` removes one) and the Universal Login page template. Themes and phone providers and
-//! templates are not built yet and answer 501.
+//! `null` removes one), the Universal Login page template and the tenant's theme (one per
+//! tenant, as in Auth0: a second answers 409). Phone providers and templates are not built yet
+//! and answer 501.
 
 use serde_json::{Value, json};
 
-use gatehouse_core::{Error, time};
+use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{atomically, docs};
 
@@ -26,6 +27,11 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::GetUniversalLogin, get_universal_login);
     reg.add(Op::PutUniversalLogin, put_universal_login);
     reg.add(Op::DeleteUniversalLogin, delete_universal_login);
+    reg.add(Op::PostBrandingTheme, post_branding_theme);
+    reg.add(Op::GetDefaultBrandingTheme, get_default_branding_theme);
+    reg.add(Op::GetBrandingTheme, get_branding_theme);
+    reg.add(Op::PatchBrandingTheme, patch_branding_theme);
+    reg.add(Op::DeleteBrandingTheme, delete_branding_theme);
 }
 
 const TEMPLATE: (&str, &str) = ("universal_login_template", "template");
@@ -80,5 +86,110 @@ async fn put_universal_login(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 async fn delete_universal_login(ctx: Ctx, _input: Input) -> Result<Reply, Error> {
     let (kind, id) = TEMPLATE;
     docs::delete(ctx.db(), ctx.tenant_id(), kind, id).await?;
+    Ok(Reply::empty())
+}
+
+// ---- the theme ------------------------------------------------------------------------------
+
+/// The tenant's one theme, stored with its `themeId` (a document, so that "one per tenant" is
+/// one row to lock).
+const THEME: (&str, &str) = ("branding_theme", "theme");
+
+/// Recorded (TestAccBrandingTheme).
+fn no_theme() -> Error {
+    Error::not_found(
+        "theme_not_found",
+        "There was an error retrieving branding settings: invalid theme ID",
+    )
+}
+
+fn theme_exists() -> Error {
+    Error::conflict(
+        "theme_conflict",
+        "There was an error creating branding settings: theme already exists",
+    )
+}
+
+/// The theme as shown: the stored settings and its `themeId`.
+fn with_theme_id(mut body: Value, id: &str) -> Value {
+    if let Value::Object(o) = &mut body {
+        o.insert("themeId".into(), json!(id));
+    }
+    body
+}
+
+/// The stored theme when `id` names it (any id when `id` is `None`).
+async fn theme(ctx: &Ctx, id: Option<&str>) -> Result<Value, Error> {
+    let (kind, key) = THEME;
+    docs::get(ctx.db(), ctx.tenant_id(), kind, key)
+        .await?
+        .filter(|t| id.is_none_or(|id| t.get("themeId").and_then(Value::as_str) == Some(id)))
+        .ok_or_else(no_theme)
+}
+
+async fn post_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    let (kind, key) = THEME;
+    let (db, tenant) = (ctx.db(), ctx.tenant_id());
+    let body = &Value::Object(input.body_object());
+    let made = atomically(|| async move {
+        let tx = db.begin().await?;
+        // Made as a placeholder when there is none: the lock makes "only one" hold between
+        // concurrent creations; a theme already there is a conflict.
+        let current =
+            docs::lock_or_create(&tx, tenant, kind, key, &json!({}), &time::now()).await?;
+        if current.get("themeId").is_some() {
+            return Err(theme_exists());
+        }
+        let theme = with_theme_id(body.clone(), &ids::client_id());
+        docs::put(&tx, tenant, kind, key, &theme, &time::now()).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(theme)
+    })
+    .await?;
+    Ok(Reply::json(made))
+}
+
+async fn get_default_branding_theme(ctx: Ctx, _input: Input) -> Result<Reply, Error> {
+    Ok(Reply::json(theme(&ctx, None).await?))
+}
+
+async fn get_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    Ok(Reply::json(theme(&ctx, Some(input.path("themeId"))).await?))
+}
+
+/// PATCH gives every section (the spec requires them all): the theme is replaced.
+async fn patch_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    let (kind, key) = THEME;
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("themeId"));
+    let body = &Value::Object(input.body_object());
+    let theme = atomically(|| async move {
+        let tx = db.begin().await?;
+        let current = docs::lock(&tx, tenant, kind, key).await?;
+        if current.and_then(|t| t.get("themeId").cloned()) != Some(json!(id)) {
+            return Err(no_theme());
+        }
+        let theme = with_theme_id(body.clone(), id);
+        docs::put(&tx, tenant, kind, key, &theme, &time::now()).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(theme)
+    })
+    .await?;
+    Ok(Reply::json(theme))
+}
+
+async fn delete_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    let (kind, key) = THEME;
+    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("themeId"));
+    atomically(|| async move {
+        let tx = db.begin().await?;
+        let current = docs::lock(&tx, tenant, kind, key).await?;
+        if current.and_then(|t| t.get("themeId").cloned()) != Some(json!(id)) {
+            return Err(no_theme());
+        }
+        docs::delete(&tx, tenant, kind, key).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    })
+    .await?;
     Ok(Reply::empty())
 }
