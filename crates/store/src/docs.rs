@@ -43,15 +43,28 @@ pub async fn insert_or_get(
     body: &Value,
     now: &str,
 ) -> DbResult<Value> {
+    insert_if_absent(x, tenant, kind, id, body, now).await?;
+    get(x, tenant, kind, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))
+}
+
+/// Stores `body` unless a document is there already (one atomic statement).
+async fn insert_if_absent(
+    x: &impl Exec,
+    tenant: &str,
+    kind: &str,
+    id: &str,
+    body: &Value,
+    now: &str,
+) -> DbResult<()> {
     x.execute(
         "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
          ON CONFLICT (tenant_id, kind, id) DO NOTHING",
         params![tenant, kind, id, body, crate::seq_now(), now],
     )
     .await?;
-    get(x, tenant, kind, id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))
+    Ok(())
 }
 
 /// The document, locked until the transaction ends; stored as `initial` first when there is
@@ -65,12 +78,7 @@ pub async fn lock_or_create(
     initial: &Value,
     now: &str,
 ) -> DbResult<Value> {
-    tx.execute(
-        "INSERT INTO docs (tenant_id, kind, id, body, seq, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         ON CONFLICT (tenant_id, kind, id) DO NOTHING",
-        params![tenant, kind, id, initial, crate::seq_now(), now],
-    )
-    .await?;
+    insert_if_absent(tx, tenant, kind, id, initial, now).await?;
     lock(tx, tenant, kind, id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("document {kind}/{id} vanished after its insert"))

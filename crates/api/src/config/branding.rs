@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
-use gatehouse_store::{atomically, docs};
+use gatehouse_store::{Tx, atomically, docs};
 
 use super::{DOC, Doc, Merge};
 use crate::spine::{Ctx, Input, Registry, Reply};
@@ -127,6 +127,16 @@ async fn theme(ctx: &Ctx, id: Option<&str>) -> Result<Value, Error> {
         .ok_or_else(no_theme)
 }
 
+/// Locks the stored theme until the transaction ends; `theme_not_found` unless `id` names it.
+async fn lock_theme(tx: &Tx, tenant: &str, id: &str) -> Result<(), Error> {
+    let (kind, key) = THEME;
+    let current = docs::lock(tx, tenant, kind, key).await?;
+    if current.and_then(|t| t.get("themeId").cloned()) != Some(json!(id)) {
+        return Err(no_theme());
+    }
+    Ok(())
+}
+
 async fn post_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (kind, key) = THEME;
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
@@ -164,10 +174,7 @@ async fn patch_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = &Value::Object(input.body_object());
     let theme = atomically(|| async move {
         let tx = db.begin().await?;
-        let current = docs::lock(&tx, tenant, kind, key).await?;
-        if current.and_then(|t| t.get("themeId").cloned()) != Some(json!(id)) {
-            return Err(no_theme());
-        }
+        lock_theme(&tx, tenant, id).await?;
         let theme = with_theme_id(body.clone(), id);
         docs::put(&tx, tenant, kind, key, &theme, &time::now()).await?;
         tx.commit().await?;
@@ -182,10 +189,7 @@ async fn delete_branding_theme(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("themeId"));
     atomically(|| async move {
         let tx = db.begin().await?;
-        let current = docs::lock(&tx, tenant, kind, key).await?;
-        if current.and_then(|t| t.get("themeId").cloned()) != Some(json!(id)) {
-            return Err(no_theme());
-        }
+        lock_theme(&tx, tenant, id).await?;
         docs::delete(&tx, tenant, kind, key).await?;
         tx.commit().await?;
         Ok::<_, Error>(())
