@@ -139,7 +139,29 @@ def main() -> None:
 
     roles_and_permissions(mgmt, suffix)
     organizations(mgmt, suffix)
-    print("auth0-python smoke: 4 passed, 0 failed")
+    tenant_configuration(mgmt, suffix)
+    print("auth0-python smoke: 5 passed, 0 failed")
+
+
+def tenant_configuration(mgmt: ManagementClient, suffix: str) -> None:
+    """Tenant settings, branding, a prompt's custom text, brute-force protection."""
+    settings = mgmt.tenants.settings.get()
+    assert settings.session_lifetime == 168 and settings.enabled_locales == ["en"], settings
+    updated = mgmt.tenants.settings.update(friendly_name=f"SDK {suffix}", session_lifetime=720)
+    assert updated.friendly_name == f"SDK {suffix}" and updated.session_lifetime == 720, updated
+    assert updated.idle_session_lifetime == 72, updated
+    assert mgmt.tenants.settings.get().friendly_name == f"SDK {suffix}"
+
+    branding = mgmt.branding.update(logo_url="https://example.com/logo.png")
+    assert branding.logo_url == "https://example.com/logo.png", branding
+    assert mgmt.branding.get().logo_url == "https://example.com/logo.png"
+
+    text = {"login": {"title": f"Welcome {suffix}"}}
+    mgmt.prompts.custom_text.set("login", "en", request=text)
+    assert mgmt.prompts.custom_text.get("login", "en") == text
+
+    bfp = mgmt.attack_protection.brute_force_protection.update(max_attempts=5)
+    assert bfp.max_attempts == 5 and bfp.enabled is True, bfp
 
 
 def roles_and_permissions(mgmt: ManagementClient, suffix: str) -> None:
