@@ -375,3 +375,43 @@ async fn organizations_for_client_credentials() {
         assert!(claims.get("org_id").is_none());
     }
 }
+
+/// Without an `audience`, a client-credentials token is for the tenant's `default_audience`
+/// (tenant settings); with neither, Auth0's 403. An `audience` given wins over the default.
+#[tokio::test]
+async fn default_audience_stands_in_for_a_missing_one() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let (st, v) = token(&s, "", &[]).await;
+        assert_eq!(st, 403, "{v}");
+        assert_eq!(
+            v["error_description"],
+            "No audience parameter was provided, and no default audience has been configured"
+        );
+        create_api(&s, &t, "https://other.example.com", json!({})).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            "/tenants/settings",
+            Some(json!({"default_audience": s.mgmt_audience()})),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = token(&s, "", &[]).await;
+        assert_eq!(st, 200, "{}: {v}", b.name());
+        let (_, claims) = decode(v["access_token"].as_str().unwrap());
+        assert_eq!(claims["aud"], json!(s.mgmt_audience()), "{claims}");
+        // A given audience wins: the admin client has no grant to this one.
+        let (st, v) = token(&s, "https://other.example.com", &[]).await;
+        assert_eq!(st, 403, "{v}");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("https://other.example.com"),
+            "{v}"
+        );
+    }
+}

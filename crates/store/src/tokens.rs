@@ -1,8 +1,9 @@
 //! What the token endpoint reads, in one query: the client's secret and grant types, the API's
 //! token lifetime and RBAC settings (typed columns), the client's grant to it, and, when the
 //! request names an organization, that organization (by id, or by name), whether the grant is
-//! associated with it, and whether the tenant lets names be used. A whole client or API body is
-//! never parsed to issue a token.
+//! associated with it, and whether the tenant lets names be used; without an `audience`, the
+//! tenant's `default_audience` stands for it. A whole client or API body is never parsed to
+//! issue a token.
 
 use serde_json::Value;
 
@@ -10,6 +11,9 @@ use crate::{DbResult, Exec, params, tenants};
 
 #[derive(Debug, Clone)]
 pub struct TokenGrant {
+    /// The API the token is for: the request's `audience`, else the tenant's `default_audience`
+    /// ("" when neither is set).
+    pub audience: String,
     pub client_secret: Option<String>,
     /// `None` when the client has no `grant_types` (all are allowed).
     pub grant_types: Option<Vec<String>>,
@@ -70,12 +74,15 @@ pub async fn find(
     audience: &str,
     organization: Option<&str>,
 ) -> DbResult<Option<TokenGrant>> {
-    let organization = organization.unwrap_or_default();
-    // Each LEFT JOIN is a primary-key or unique-key lookup. The organization is looked up by id
-    // and by name at once; the association is that of the one found by id, else by name.
+    let asked_org = organization.unwrap_or_default();
+    // Each LEFT JOIN is a primary-key or unique-key lookup. The tenant's settings are read first
+    // (only when they are needed: an organization is named, or no audience is); the API is the
+    // request's audience or the tenant's default. The organization is looked up by id and by
+    // name at once; the association is that of the one found by id, else by name.
+    const AUD: &str = "COALESCE(NULLIF($3, ''), NULLIF(ts.body->>'default_audience', ''), '')";
     let row = x
         .query_opt(
-            "SELECT c.client_secret AS client_secret, c.body->'grant_types' AS grant_types, \
+            &format!("SELECT {AUD} AS audience, c.client_secret AS client_secret, c.body->'grant_types' AS grant_types, \
              rs.id AS api_id, rs.token_lifetime AS token_lifetime, \
              rs.enforce_policies AS enforce_policies, rs.token_dialect AS token_dialect, \
              g.id AS grant_id, g.body AS grant_body, \
@@ -85,21 +92,21 @@ pub async fn find(
              ocg.grant_id AS org_grant, \
              ts.body->'allow_organization_name_in_authentication_api' AS org_names \
              FROM clients c \
-             LEFT JOIN resource_servers rs ON rs.tenant_id = c.tenant_id AND rs.identifier = $3 \
+             LEFT JOIN docs ts ON ts.tenant_id = c.tenant_id AND ts.kind = $5 AND ts.id = $6 \
+                 AND ($4 <> '' OR $3 = '') \
+             LEFT JOIN resource_servers rs ON rs.tenant_id = c.tenant_id AND rs.identifier = {AUD} \
              LEFT JOIN client_grants g ON g.tenant_id = c.tenant_id AND g.client_id = c.client_id \
-                 AND g.audience = $3 AND g.subject_type = 'client' \
+                 AND g.audience = {AUD} AND g.subject_type = 'client' \
              LEFT JOIN organizations oi ON oi.tenant_id = c.tenant_id AND oi.id = $4 \
              LEFT JOIN organizations onm ON onm.tenant_id = c.tenant_id AND onm.name = $4 \
              LEFT JOIN organization_client_grants ocg ON ocg.tenant_id = c.tenant_id \
                  AND ocg.organization_id = COALESCE(oi.id, onm.id) AND ocg.grant_id = g.id \
-             LEFT JOIN docs ts ON ts.tenant_id = c.tenant_id AND ts.kind = $5 AND ts.id = $6 \
-                 AND $4 <> '' \
-             WHERE c.tenant_id = $1 AND c.client_id = $2",
+             WHERE c.tenant_id = $1 AND c.client_id = $2"),
             params![
                 tenant,
                 client_id,
                 audience,
-                organization,
+                asked_org,
                 tenants::SETTINGS_KIND,
                 tenants::SETTINGS_ID
             ],
@@ -142,6 +149,7 @@ pub async fn find(
         (None, None) => None,
     };
     Ok(Some(TokenGrant {
+        audience: r.text("audience")?,
         client_secret: r.opt_text("client_secret")?,
         grant_types: (!grant_types.is_null()).then(|| strings(&grant_types)),
         api_token_lifetime: r.opt_i64("token_lifetime")?,
@@ -152,7 +160,10 @@ pub async fn find(
         organization_usage,
         allow_any_organization: r.bool("allow_any_organization")?,
         organization,
-        organization_names_allowed: r.json("org_names")?.as_bool() == Some(true),
+        // Only read when an organization is named (the settings are joined for a missing
+        // audience too).
+        organization_names_allowed: !asked_org.is_empty()
+            && r.json("org_names")?.as_bool() == Some(true),
     }))
 }
 

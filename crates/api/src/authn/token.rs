@@ -178,11 +178,11 @@ async fn issue(
     let client_id = req.client_id.as_deref().ok_or_else(|| {
         OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
     })?;
-    let audience = req.audience.as_deref().unwrap_or_default();
+    let asked_audience = req.audience.as_deref().unwrap_or_default();
     let db = &state.db;
     // An empty `organization` is no organization.
     let organization = req.organization.as_deref().filter(|o| !o.is_empty());
-    let found = tokens::find(db, &tenant.id, client_id, audience, organization).await?;
+    let found = tokens::find(db, &tenant.id, client_id, asked_audience, organization).await?;
     let authenticated = match (&found, req.client_secret.as_deref()) {
         (Some(f), Some(given)) => f
             .client_secret
@@ -208,6 +208,8 @@ async fn issue(
             "Grant type 'client_credentials' not allowed for the client.",
         ));
     }
+    // The request's audience, else the tenant's `default_audience`.
+    let audience = found.audience.as_str();
     if audience.is_empty() {
         return Err(OAuthError::new(
             StatusCode::FORBIDDEN,
