@@ -222,6 +222,32 @@ fn recorded_corrections(spec: &mut Value) {
             "",
         ),
         ("Role", "owner_id", r#"{"type":"string","minLength":1}"#, ""),
+        // Session lifetimes in minutes instead of hours: sent by auth0-deploy-cli (8.x converts
+        // the hours of its tenant file) and by go-auth0 v3 (`SessionLifetimeInMinutes`…).
+        (
+            "TenantSettings",
+            "session_lifetime_in_minutes",
+            "",
+            r#"{"type":"integer","minimum":1}"#,
+        ),
+        (
+            "TenantSettings",
+            "idle_session_lifetime_in_minutes",
+            "",
+            r#"{"type":"integer","minimum":1}"#,
+        ),
+        (
+            "TenantSettings",
+            "ephemeral_session_lifetime_in_minutes",
+            "",
+            r#"{"type":"integer","minimum":1}"#,
+        ),
+        (
+            "TenantSettings",
+            "idle_ephemeral_session_lifetime_in_minutes",
+            "",
+            r#"{"type":"integer","minimum":1}"#,
+        ),
         // Sent by the Terraform provider and accepted by Auth0 (recorded:
         // TestAccTenant_CountryCodes, TestAccTenant_DefaultRedirectionURI).
         (

@@ -15,8 +15,36 @@ pub static DOCS: &[Doc] = &[Doc {
     get: Some(Op::TenantSettingsRoute),
     patch: Some(Op::PatchSettings),
     defaults: Some(settings),
+    normalize: Some(lifetimes_in_hours),
     ..DOC
 }];
+
+/// Lifetimes given in minutes (`session_lifetime_in_minutes`, …) are kept, and shown, in hours
+/// (`session_lifetime`, …), as Auth0 shows them: a whole number when the minutes make whole
+/// hours, else a fraction.
+fn lifetimes_in_hours(doc: &mut Value) {
+    let Value::Object(o) = doc else { return };
+    for name in [
+        "session_lifetime",
+        "idle_session_lifetime",
+        "ephemeral_session_lifetime",
+        "idle_ephemeral_session_lifetime",
+    ] {
+        let Some(minutes) = o.remove(&format!("{name}_in_minutes")) else {
+            continue;
+        };
+        let Some(m) = minutes.as_i64() else { continue };
+        let hours = if m % 60 == 0 {
+            json!(m / 60)
+        } else {
+            // Minutes are at most a few million: exact as a float.
+            #[expect(clippy::cast_precision_loss, reason = "small whole numbers")]
+            let h = m as f64 / 60.0;
+            json!(h)
+        };
+        o.insert(name.to_owned(), hours);
+    }
+}
 
 /// The settings of a new tenant, as Auth0 shows them (the most minimal recorded tenant, with the
 /// spec's defaults for the session lifetimes, in hours): English only, single sign-on on, the
