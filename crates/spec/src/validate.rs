@@ -275,6 +275,9 @@ fn recorded_corrections(spec: &mut Value) {
             props.entry((*prop).to_owned()).or_insert(def);
         }
     }
+    // `html-color` is not a format the validator knows (formats are annotations in draft
+    // 2020-12): give it the pattern of the spec's own theme colours (hex, 3, 4, 6 or 8 digits).
+    html_colors(spec);
     // A plain IPv4 address is also a CIDR block when `cidr` is not a format the validator
     // knows: the allow-list item's `oneOf` would refuse every address (recorded as accepted:
     // TestAccAttackProtectionBotDetection). Any of the branches will do.
@@ -297,6 +300,26 @@ fn recorded_corrections(spec: &mut Value) {
                 props.entry((*prop).to_owned()).or_insert(def);
             }
         }
+    }
+}
+
+/// Adds the hex-colour pattern to every schema of format `html-color` or `html-color-or-null`
+/// (a `null` is still allowed where the type says so: a pattern only applies to strings).
+fn html_colors(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if matches!(
+                map.get("format").and_then(Value::as_str),
+                Some("html-color" | "html-color-or-null")
+            ) {
+                map.entry("pattern").or_insert_with(|| {
+                    Value::String("^#(([0-9a-fA-F]{3}){1,2}|([0-9a-fA-F]{4}){1,2})$".to_owned())
+                });
+            }
+            map.values_mut().for_each(html_colors);
+        }
+        Value::Array(items) => items.iter_mut().for_each(html_colors),
+        _ => {}
     }
 }
 
