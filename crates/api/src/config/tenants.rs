@@ -51,6 +51,8 @@ fn lifetimes_in_hours(doc: &mut Value) {
 /// change-password and MFA pages not customised, RP-initiated logout discoverable.
 fn settings() -> Value {
     json!({
+        "allowed_logout_urls": [],
+        "acr_values_supported": [],
         "change_password": {"enabled": false},
         "enabled_locales": ["en"],
         "flags": {

@@ -37,6 +37,9 @@ const MERGED: &[&str] = &[
     "session_transfer",
     "client_metadata",
     "refresh_token",
+    // `{"signed_request_object": {"required": true}}` keeps its credentials (recorded:
+    // TestAccClientAuthenticationMethodsSignedRequestObject, outside the conformance set).
+    "signed_request_object",
 ];
 
 fn inexistent() -> Error {
