@@ -214,9 +214,10 @@ async fn every_metadata_key_survives(s: &TestServer, bases: &[String]) {
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
 }
 
-/// Configuration documents (tenant settings, attack protection): one PATCH per setting, all at
-/// once on a tenant that has none stored yet (the first writers race to make the document), some
-/// of them into the same nested object: every setting is there afterwards.
+/// Configuration documents (tenant settings, attack protection, a screen's rendering): one
+/// PATCH per setting, all at once on a tenant that has none stored yet (the first writers race
+/// to make the document), some of them into the same nested object: every setting is there
+/// afterwards.
 async fn every_setting_survives(s: &TestServer, bases: &[String]) {
     let token = s.mgmt_token().await;
     let patches: Vec<(&str, Value, &str, Value)> = vec![
@@ -310,6 +311,24 @@ async fn every_setting_survives(s: &TestServer, bases: &[String]) {
             "/stage/pre-user-registration/max_attempts",
             json!(12),
         ),
+        (
+            "/prompts/login/screen/login/rendering",
+            json!({"rendering_mode": "advanced"}),
+            "/rendering_mode",
+            json!("advanced"),
+        ),
+        (
+            "/prompts/login/screen/login/rendering",
+            json!({"context_configuration": ["screen.texts"]}),
+            "/context_configuration",
+            json!(["screen.texts"]),
+        ),
+        (
+            "/prompts/login/screen/login/rendering",
+            json!({"use_page_template": true}),
+            "/use_page_template",
+            json!(true),
+        ),
     ];
     let reqs: Vec<(String, Value)> = patches
         .iter()
@@ -334,12 +353,38 @@ async fn every_setting_survives(s: &TestServer, bases: &[String]) {
     );
 }
 
+/// One phone provider per tenant: of many creations at once, exactly one is made, the others
+/// answer 409, and the tenant lists one provider.
+async fn one_phone_provider(s: &TestServer, bases: &[String]) {
+    let token = s.mgmt_token().await;
+    let body = json!({"name": "custom", "configuration": {"delivery_methods": ["text"]}, "credentials": {}});
+    let sends = (0..8).map(|i| {
+        let url = format!("{}/api/v2/branding/phone/providers", bases[i % bases.len()]);
+        let req = s.http.post(url).bearer_auth(&token).json(&body);
+        async move {
+            match req.send().await {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => panic!("POST provider failed: {e}"),
+            }
+        }
+    });
+    let mut statuses = join_all(sends).await;
+    statuses.sort_unstable();
+    let mut want = vec![409; 7];
+    want.insert(0, 201);
+    assert_eq!(statuses, want, "{}", s.backend.name());
+    let (status, v) = call(s, &token, Method::GET, "/branding/phone/providers", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["providers"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
 #[tokio::test]
 async fn concurrent_patches_lose_nothing() {
     for b in backends() {
         let s = spawn_on(&b).await;
         let bases = vec![s.url.clone()];
         every_setting_survives(&s, &bases).await;
+        one_phone_provider(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 25).await;
     }
@@ -356,6 +401,7 @@ async fn two_instances_lose_nothing() {
         let twin = s.twin().await;
         let bases = vec![s.url.clone(), format!("http://{}", twin.addr)];
         every_setting_survives(&s, &bases).await;
+        one_phone_provider(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 10).await;
         twin.stop().await;

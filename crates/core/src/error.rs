@@ -32,6 +32,10 @@ pub enum Error {
     /// connection that does not exist).
     #[error("{message}")]
     BadRequest { code: &'static str, message: Msg },
+    /// 400 that Auth0 answers without an errorCode (e.g. a phone provider it cannot use:
+    /// "Bad Operation on Notification Resource").
+    #[error("{0}")]
+    BadRequestPlain(Msg),
     /// 404 of an object that does not exist; `code` is Auth0's `inexistent_*` errorCode.
     #[error("{message}")]
     Inexistent { code: &'static str, message: Msg },
@@ -64,7 +68,8 @@ impl Error {
             | Error::InvalidQueryString(_)
             | Error::InvalidUri(_)
             | Error::OperationNotSupported(_)
-            | Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            | Error::BadRequest { .. }
+            | Error::BadRequestPlain(_) => StatusCode::BAD_REQUEST,
             Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Error::Inexistent { .. } | Error::RouteNotFound | Error::NotFound(_) => {
@@ -90,7 +95,7 @@ impl Error {
             Error::Inexistent { code, .. }
             | Error::Conflict { code, .. }
             | Error::BadRequest { code, .. } => Some(code),
-            Error::RouteNotFound | Error::NotFound(_) => None,
+            Error::RouteNotFound | Error::NotFound(_) | Error::BadRequestPlain(_) => None,
             Error::PayloadTooLarge(_) => Some("payload_too_large"),
             Error::UnsupportedMediaType(_) => Some("unsupported_media_type"),
             Error::TooManyRequests(_) => Some("too_many_requests"),

@@ -1,7 +1,6 @@
 //! Tag `branding`: the tenant's branding settings (a document: PATCH replaces top-level keys, a
 //! `null` removes one), the Universal Login page template and the tenant's theme (one per
-//! tenant, as in Auth0: a second answers 409). Phone providers and templates are not built yet
-//! and answer 501.
+//! tenant, as in Auth0: a second answers 409). Phone providers and templates: `phone.rs`.
 
 use serde_json::{Value, json};
 

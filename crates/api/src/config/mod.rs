@@ -12,7 +12,9 @@
 pub mod attack_protection;
 pub mod branding;
 pub mod emails;
+pub mod phone;
 pub mod prompts;
+pub mod rendering;
 pub mod tenants;
 
 use serde_json::{Map, Value};
@@ -31,10 +33,13 @@ pub fn register(reg: &mut Registry) {
         .chain(emails::DOCS)
         .chain(prompts::DOCS)
         .chain(branding::DOCS)
+        .chain(phone::DOCS)
     {
         d.register(reg);
     }
     branding::register(reg);
+    phone::register(reg);
+    rendering::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
@@ -289,7 +294,7 @@ fn remove_path(v: &mut Value, path: &str) {
 }
 
 /// `v` without the object keys whose value is `null`, at every depth.
-fn without_nulls(v: &Value) -> Value {
+pub(crate) fn without_nulls(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.iter()

@@ -1,7 +1,7 @@
 //! Tag `prompts`: the Universal Login settings, and per prompt its custom text (per language)
 //! and its partials. Text and partials never set read as `{}`; PUT replaces them whole (a
 //! screen left empty is dropped from the partials, as recorded). The rendering operations
-//! (Advanced Customizations) are not built yet and answer 501.
+//! (Advanced Customizations): `rendering.rs`.
 
 use serde_json::{Value, json};
 
