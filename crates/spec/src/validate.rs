@@ -265,6 +265,13 @@ fn recorded_corrections(spec: &mut Value) {
             "use_scope_descriptions_for_consent",
             r#"{"type":"boolean"}"#,
         ),
+        // The third stage Auth0 shows (recorded: TestAccAttackProtectionBotDetection and the
+        // other attack-protection recordings) and so writes back (auth0-deploy-cli's import).
+        (
+            "SuspiciousIPThrottlingStage",
+            "pre-custom-token-exchange",
+            r#"{"type":"object","additionalProperties":false,"properties":{"max_attempts":{"type":"integer","minimum":1},"rate":{"type":"integer","minimum":1}}}"#,
+        ),
     ];
     for (schema, prop, def) in ADDED_NESTED {
         if let (Some(props), Ok(def)) = (
