@@ -11,6 +11,7 @@
 
 pub mod attack_protection;
 pub mod branding;
+pub mod custom_domains;
 pub mod emails;
 pub mod prompts;
 pub mod tenants;
@@ -35,6 +36,7 @@ pub fn register(reg: &mut Registry) {
         d.register(reg);
     }
     branding::register(reg);
+    custom_domains::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
