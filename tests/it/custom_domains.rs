@@ -271,3 +271,30 @@ async fn custom_domains_verify_through_dns_then_default() {
         assert_eq!(d, canonical, "{who}");
     }
 }
+
+/// Concurrent creations of one name (in different cases): exactly one is made, the others are
+/// 409, none fails otherwise.
+#[tokio::test]
+async fn one_name_one_domain_under_concurrency() {
+    for b in backends() {
+        let s = gatehouse_testkit::spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let sends = (0..12).map(|i| {
+            let name = if i % 2 == 0 {
+                "race.example.test"
+            } else {
+                "RACE.example.test"
+            };
+            let body = json!({"domain": name, "type": "self_managed_certs"});
+            let (s, t) = (&s, &t);
+            async move { post(s, t, "/custom-domains", Some(body)).await.0 }
+        });
+        let mut statuses = futures::future::join_all(sends).await;
+        statuses.sort_unstable();
+        let mut expected = vec![201];
+        expected.extend([409; 11]);
+        assert_eq!(statuses, expected, "{}", b.name());
+        let (_, all) = call(&s, &t, Method::GET, "/custom-domains", None).await;
+        assert_eq!(all.as_array().map(Vec::len), Some(1), "{}: {all}", b.name());
+    }
+}
