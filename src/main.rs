@@ -81,6 +81,10 @@ fn with_sqlite_synchronous(url: String, mode: SqliteSynchronous) -> String {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing the options would only obscure them"
+)]
 enum Command {
     /// Run the server.
     Serve {
@@ -121,6 +125,10 @@ enum Command {
         tls_self_signed: bool,
         #[arg(long, env = "GATEHOUSE_TLS_DIR", default_value = "gatehouse-tls")]
         tls_dir: PathBuf,
+        /// DNS server (`ip:port`) that checks custom domains' verification records (default:
+        /// the system's resolver configuration).
+        #[arg(long, env = "GATEHOUSE_DNS_RESOLVER")]
+        dns_resolver: Option<SocketAddr>,
     },
     /// Apply database migrations and bootstrap the tenant, then exit.
     Migrate {
@@ -174,6 +182,7 @@ async fn run() -> anyhow::Result<()> {
             tls_key,
             tls_self_signed,
             tls_dir,
+            dns_resolver,
         } => {
             let log_format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -194,6 +203,7 @@ async fn run() -> anyhow::Result<()> {
                     client_secret: admin_client_secret.map(Into::into),
                 },
                 tls,
+                dns_resolver,
             };
             gatehouse_api::serve(cfg).await
         }

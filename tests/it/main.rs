@@ -12,6 +12,7 @@ mod clients;
 mod concurrency;
 mod conformance;
 mod connections;
+mod custom_domains;
 mod groups;
 mod hostile;
 mod organizations;

@@ -61,6 +61,9 @@ pub struct Config {
     pub issuer: Option<String>,
     pub admin: AdminCredentials,
     pub tls: TlsMode,
+    /// The DNS server that checks custom domains' verification records (`None`: the system's
+    /// resolver configuration).
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -136,6 +139,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         registry,
         routes: Routes::build()?,
         token_cache: new_token_cache(),
+        dns_resolver: cfg.dns_resolver,
     }));
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -388,6 +392,7 @@ mod tests {
             issuer: None,
             admin: AdminCredentials::default(),
             tls: TlsMode::None,
+            dns_resolver: None,
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

@@ -33,6 +33,8 @@ pub struct Inner {
     pub registry: Registry,
     pub routes: Routes,
     pub token_cache: TokenCache,
+    /// Where custom domains' verification records are looked up (`None`: the system resolver).
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone)]

@@ -48,6 +48,28 @@ pub fn base58(n: usize) -> String {
         .collect()
 }
 
+/// A random UUID (version 4, RFC 9562), lower-case and hyphenated.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    OsRng.fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// `n_bytes` random bytes as lower-case hex (`2 * n_bytes` characters).
+pub fn hex_key(n_bytes: usize) -> String {
+    hex(n_bytes)
+}
+
 /// A random key id for signing keys.
 pub fn kid() -> String {
     alnum(22)
@@ -72,5 +94,11 @@ mod tests {
         );
         assert!(prefixed("cgr", 16).starts_with("cgr_"));
         assert_eq!(prefixed("cgr", 16).len(), 20);
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.as_bytes()[14], b'4');
+        assert!(matches!(u.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_eq!(u.matches('-').count(), 4);
+        assert_eq!(hex_key(64).len(), 128);
     }
 }

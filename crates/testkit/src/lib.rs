@@ -5,4 +5,4 @@ pub mod replay;
 pub mod scenario;
 pub mod spawn;
 
-pub use spawn::{Backend, TestServer, backends, spawn, spawn_on};
+pub use spawn::{Backend, TestServer, backends, spawn, spawn_on, spawn_with_dns};

@@ -85,6 +85,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub running: Option<Running>,
     pub db: TestDb,
+    /// The DNS server the server checks custom domains with (`None`: the system resolver).
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 /// A server on SQLite.
@@ -104,6 +106,7 @@ async fn start_on(
     id: &str,
     secret: &str,
     issuer: Option<String>,
+    dns_resolver: Option<SocketAddr>,
 ) -> anyhow::Result<Running> {
     let cfg = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -114,15 +117,31 @@ async fn start_on(
             client_secret: Some(secret.to_owned().into()),
         },
         tls: TlsMode::None,
+        dns_resolver,
     };
     gatehouse_api::start(&cfg).await
 }
 
 pub async fn try_spawn(backend: &Backend) -> anyhow::Result<TestServer> {
+    try_spawn_with_dns(backend, None).await
+}
+
+/// A server that checks custom domains' DNS records at `dns_resolver` (a test's DNS server).
+pub async fn spawn_with_dns(backend: &Backend, dns_resolver: SocketAddr) -> TestServer {
+    match try_spawn_with_dns(backend, Some(dns_resolver)).await {
+        Ok(s) => s,
+        Err(e) => panic!("could not start Gatehouse on {}: {e:?}", backend.name()),
+    }
+}
+
+async fn try_spawn_with_dns(
+    backend: &Backend,
+    dns_resolver: Option<SocketAddr>,
+) -> anyhow::Result<TestServer> {
     let db = TestDb::new(backend).await?;
     let id = format!("admin{}", random_suffix());
     let secret = format!("secret-{}-{}", random_suffix(), random_suffix());
-    let running = start_on(&db.url, &id, &secret, None).await?;
+    let running = start_on(&db.url, &id, &secret, None, dns_resolver).await?;
     Ok(TestServer {
         url: running.base_url(),
         backend: backend.clone(),
@@ -131,6 +150,7 @@ pub async fn try_spawn(backend: &Backend) -> anyhow::Result<TestServer> {
         http: reqwest::Client::new(),
         running: Some(running),
         db,
+        dns_resolver,
     })
 }
 
@@ -198,6 +218,7 @@ impl TestServer {
             &self.admin_client_id,
             &self.admin_client_secret,
             Some(format!("{}/", self.url)),
+            self.dns_resolver,
         )
         .await
         {
@@ -216,6 +237,7 @@ impl TestServer {
             &self.admin_client_id,
             &self.admin_client_secret,
             None,
+            self.dns_resolver,
         )
         .await
         {

@@ -11,6 +11,7 @@
 
 pub mod attack_protection;
 pub mod branding;
+pub mod custom_domains;
 pub mod emails;
 pub mod phone;
 pub mod prompts;
@@ -40,6 +41,7 @@ pub fn register(reg: &mut Registry) {
     branding::register(reg);
     phone::register(reg);
     rendering::register(reg);
+    custom_domains::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
