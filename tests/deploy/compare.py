@@ -12,7 +12,10 @@ import sys
 import yaml
 
 # Values that are each server's own: generated ids and secrets, and what a server makes itself.
-OWN_KEYS = {"id", "client_id", "client_secret", "signing_keys", "custom_login_page_preview", "tenant"}
+OWN_KEYS = {
+    "id", "client_id", "client_secret", "signing_keys", "custom_login_page_preview", "tenant",
+    "custom_domain_id", "created_at", "updated_at", "record", "verification_txt",
+}
 
 
 def normalise(v):
@@ -33,12 +36,17 @@ def main() -> None:
     with open(b_path) as f:
         b = yaml.safe_load(f)
     # The seeded objects are in the first export.
-    names = lambda key: sorted(x.get("name", x.get("identifier", "")) for x in a.get(key) or [])
+    names = lambda key: sorted(
+        x.get("name", x.get("identifier", x.get("domain", ""))) for x in a.get(key) or []
+    )
     checks = {
         "clients": ["Deploy Web App", "Deploy Worker"],
         "resourceServers": ["Deploy API"],
         "connections": ["deploy-google"],
         "roles": ["Deploy Reader"],
+        "organizations": ["deploy-org"],
+        "customDomains": ["login.deploy.example"],
+        "phoneProviders": ["twilio"],
     }
     problems = []
     for key, want in checks.items():
@@ -49,6 +57,8 @@ def main() -> None:
     tenant = a.get("tenant") or {}
     if tenant.get("friendly_name") != "Deploy Round Trip" or tenant.get("session_lifetime") != 720:
         problems.append(f"export of A: tenant settings not as seeded: {tenant}")
+    if not (a.get("themes") or [{}])[0].get("displayName") == "Deploy theme":
+        problems.append(f"export of A: theme not as seeded: {a.get('themes')}")
     if not os.path.isdir(os.path.join(a_dir, "clients")):
         problems.append(f"directory export of A has no clients/ folder: {sorted(os.listdir(a_dir))}")
     na, nb = normalise(a), normalise(b)

@@ -17,9 +17,6 @@ CLI_DIR="$ROOT/target/deploy-cli"
 EXCLUDED=(
   actions actionModules triggers       # actions (issue 14)
   databases                            # its export reads GET /actions/actions (issue 14)
-  customDomains                        # custom domains (issue 10, not merged yet)
-  branding                             # its export reads GET /custom-domains
-  themes phoneProviders phoneTemplates # branding phone providers/templates (issue 10)
   pages                                # hosted pages (issue 9)
   guardianFactors guardianFactorProviders guardianFactorTemplates guardianPolicies
   guardianPhoneFactorMessageTypes guardianPhoneFactorSelectedProvider # MFA (issue 13)
@@ -30,6 +27,8 @@ EXCLUDED=(
   connectionProfiles                   # tenant configuration II (issue 11)
 )
 
+python3 -c 'import yaml' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check pyyaml 2>&1 | grep -v "Running pip as the 'root' user" || true
 if [[ ! -x "$CLI_DIR/node_modules/.bin/a0deploy" ]]; then
   mkdir -p "$CLI_DIR"
   (cd "$CLI_DIR" && npm install --silent --no-audit --no-fund "auth0-deploy-cli@$DEPLOY_CLI_VERSION" >/dev/null)

@@ -248,6 +248,14 @@ fn recorded_corrections(spec: &mut Value) {
             "",
             r#"{"type":"integer","minimum":1}"#,
         ),
+        // Shown by GET (recorded: `{}` or `{"colors": {…}}`) and so written back by
+        // auth0-deploy-cli, whose list of read-only tenant fields does not have it: Auth0 takes it.
+        (
+            "TenantSettings",
+            "universal_login",
+            "",
+            r#"{"type":"object","properties":{"colors":{"type":"object","additionalProperties":{"type":"string"}}}}"#,
+        ),
         // Sent by the Terraform provider and accepted by Auth0 (recorded:
         // TestAccTenant_CountryCodes, TestAccTenant_DefaultRedirectionURI).
         (
