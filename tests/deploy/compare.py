@@ -47,6 +47,7 @@ def main() -> None:
         "organizations": ["deploy-org"],
         "customDomains": ["login.deploy.example"],
         "phoneProviders": ["twilio"],
+        "pages": ["guardian_multifactor", "password_reset"],
     }
     problems = []
     for key, want in checks.items():
