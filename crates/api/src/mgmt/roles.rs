@@ -219,21 +219,6 @@ async fn check_permissions(ctx: &Ctx, perms: &[Permission]) -> Result<(), Error>
     Ok(())
 }
 
-/// The strings of a body's array property, each once, in the order given.
-fn string_list(input: &Input, key: &str) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    input
-        .body
-        .get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|s| seen.insert((*s).to_owned()))
-        .map(str::to_owned)
-        .collect()
-}
-
 // ---- roles --------------------------------------------------------------------------------------
 
 async fn get_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
@@ -494,7 +479,7 @@ async fn get_role_user(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 /// Gives the role to users, all or none: every user must exist.
 async fn post_role_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
-    let user_ids = &string_list(&input, "users");
+    let user_ids = &input.body_strings("users");
     atomically(|| async move {
         let tx = db.begin().await?;
         let role = roles::find_for_update(&tx, tenant, id)
@@ -530,7 +515,7 @@ async fn get_user_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 /// concurrent delete of the user cannot leave assignments behind.
 async fn post_user_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant, user_id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
-    let role_ids = &string_list(&input, "roles");
+    let role_ids = &input.body_strings("roles");
     atomically(|| async move {
         let tx = db.begin().await?;
         users::find_for_update(&tx, tenant, user_id)
@@ -551,7 +536,7 @@ async fn post_user_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 
 async fn delete_user_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant, user_id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
-    let role_ids = &string_list(&input, "roles");
+    let role_ids = &input.body_strings("roles");
     atomically(|| async move {
         let tx = db.begin().await?;
         users::find_for_update(&tx, tenant, user_id)

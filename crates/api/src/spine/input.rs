@@ -65,6 +65,21 @@ impl Input {
             .map_err(|e| Error::bad_body(format!("Payload validation error: '{e}'.")))
     }
 
+    /// The strings of the body's array `key` (`{"roles": ["rol_1", …]}`), each once, sorted
+    /// (empty when there is no such array).
+    pub fn body_strings(&self, key: &str) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = self
+            .body
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        set.into_iter().collect()
+    }
+
     /// The body's top-level object (empty when there is none).
     pub fn body_object(&self) -> serde_json::Map<String, Value> {
         self.body.as_object().cloned().unwrap_or_default()

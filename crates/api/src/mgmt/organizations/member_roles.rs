@@ -26,23 +26,6 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
-fn role_ids(input: &Input) -> Vec<String> {
-    let mut ids: Vec<String> = input
-        .body
-        .get("roles")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids.dedup();
-    ids
-}
-
 /// Every role named exists (else Auth0's 404) and may be given in the organization `org`.
 pub(super) async fn check_roles_exist(ctx: &Ctx, org: &str, ids: &[String]) -> Result<(), Error> {
     let found = roles::find_many(ctx.db(), ctx.tenant_id(), ids).await?;
@@ -78,7 +61,7 @@ async fn get_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply, 
 }
 
 async fn post_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let ids = role_ids(&input);
+    let ids = input.body_strings("roles");
     let (db, tenant, id, user_id, ids) = (
         ctx.db(),
         ctx.tenant_id(),
@@ -109,7 +92,7 @@ async fn post_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply,
 }
 
 async fn delete_organization_member_roles(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let ids = role_ids(&input);
+    let ids = input.body_strings("roles");
     let (db, tenant, id, user_id, ids) = (
         ctx.db(),
         ctx.tenant_id(),

@@ -23,24 +23,6 @@ pub fn register(reg: &mut Registry) {
     super::member_roles::register(reg);
 }
 
-/// The user ids a members request names, each once.
-fn user_ids(input: &Input) -> Vec<String> {
-    let mut ids: Vec<String> = input
-        .body
-        .get("members")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids.dedup();
-    ids
-}
-
 /// A member as Auth0 shows it: `user_id`, `email`, `picture`, `name` (the keys a user lacks are
 /// left out), and `roles` (`[{id, name}]`) when they were asked for.
 fn member_json(m: MemberRow, roles: Option<&Vec<Value>>) -> Value {
@@ -163,7 +145,7 @@ async fn get_organization_members(ctx: Ctx, input: Input) -> Result<Reply, Error
 }
 
 async fn post_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let ids = user_ids(&input);
+    let ids = input.body_strings("members");
     let (db, tenant, id, ids) = (ctx.db(), ctx.tenant_id(), input.path("id"), &ids);
     atomically(|| async move {
         let tx = db.begin().await?;
@@ -183,7 +165,7 @@ async fn post_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 async fn delete_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let ids = user_ids(&input);
+    let ids = input.body_strings("members");
     let (db, tenant, id, ids) = (ctx.db(), ctx.tenant_id(), input.path("id"), &ids);
     atomically(|| async move {
         let tx = db.begin().await?;
