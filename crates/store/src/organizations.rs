@@ -314,6 +314,26 @@ pub async fn of_grant_after(
         .await
 }
 
+/// Deletes the row of `table` (a child of the organization, keyed by `column`); whether there
+/// was one.
+async fn delete_child(
+    x: &impl Exec,
+    table: &str,
+    column: &str,
+    tenant: &str,
+    org: &str,
+    key: &str,
+) -> DbResult<bool> {
+    Ok(x.execute(
+        &format!(
+            "DELETE FROM {table} WHERE tenant_id = $1 AND organization_id = $2 AND {column} = $3"
+        ),
+        params![tenant, org, key],
+    )
+    .await?
+        > 0)
+}
+
 /// What hangs off an organization, each keyed by `organization_id`: deleted with it.
 const CHILDREN: &[&str] = &[
     "organization_members",
@@ -625,13 +645,15 @@ pub async fn delete_connection(
     org: &str,
     connection_id: &str,
 ) -> DbResult<bool> {
-    Ok(x
-        .execute(
-            "DELETE FROM organization_connections WHERE tenant_id = $1 AND organization_id = $2 AND connection_id = $3",
-            params![tenant, org, connection_id],
-        )
-        .await?
-        > 0)
+    delete_child(
+        x,
+        "organization_connections",
+        "connection_id",
+        tenant,
+        org,
+        connection_id,
+    )
+    .await
 }
 
 /// An offset page of an organization's connections (only the enabled ones when `is_enabled`
@@ -706,13 +728,15 @@ pub async fn dissociate_grant(
     org: &str,
     grant_id: &str,
 ) -> DbResult<bool> {
-    Ok(x
-        .execute(
-            "DELETE FROM organization_client_grants WHERE tenant_id = $1 AND organization_id = $2 AND grant_id = $3",
-            params![tenant, org, grant_id],
-        )
-        .await?
-        > 0)
+    delete_child(
+        x,
+        "organization_client_grants",
+        "grant_id",
+        tenant,
+        org,
+        grant_id,
+    )
+    .await
 }
 
 /// What a list of an organization's client grants may filter on.
@@ -843,13 +867,7 @@ pub async fn invitations(
 }
 
 pub async fn delete_invitation(x: &impl Exec, tenant: &str, org: &str, id: &str) -> DbResult<bool> {
-    Ok(x
-        .execute(
-            "DELETE FROM organization_invitations WHERE tenant_id = $1 AND organization_id = $2 AND id = $3",
-            params![tenant, org, id],
-        )
-        .await?
-        > 0)
+    delete_child(x, "organization_invitations", "id", tenant, org, id).await
 }
 
 // ---- discovery domains ----
@@ -939,13 +957,7 @@ pub async fn update_domain(
 }
 
 pub async fn delete_domain(x: &impl Exec, tenant: &str, org: &str, id: &str) -> DbResult<bool> {
-    Ok(x
-        .execute(
-            "DELETE FROM organization_discovery_domains WHERE tenant_id = $1 AND organization_id = $2 AND id = $3",
-            params![tenant, org, id],
-        )
-        .await?
-        > 0)
+    delete_child(x, "organization_discovery_domains", "id", tenant, org, id).await
 }
 
 /// Up to `take` domains after the key `after` (`seq`, `id`), in the order they were added.
