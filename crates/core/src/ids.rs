@@ -39,6 +39,21 @@ pub fn prefixed(prefix: &str, n: usize) -> String {
     format!("{prefix}_{}", alnum(n))
 }
 
+/// A ULID (26 characters of Crockford's base32: 48 bits of milliseconds since the epoch, then
+/// 80 random bits), as Auth0's hook ids. Ids made later sort after earlier ones.
+pub fn ulid() -> String {
+    const SET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let random: u128 = OsRng.r#gen::<u128>() & ((1u128 << 80) - 1);
+    let value = ((millis & ((1u128 << 48) - 1)) << 80) | random;
+    (0..26)
+        .rev()
+        .map(|i| char::from(SET[((value >> (i * 5)) & 31) as usize]))
+        .collect()
+}
+
 /// `n` characters of the base58 alphabet (no `0`, `O`, `I`, `l`), as in Auth0's newer ids
 /// (`grp_…`).
 pub fn base58(n: usize) -> String {
@@ -78,6 +93,19 @@ pub fn kid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ulids_sort_by_time() {
+        let a = ulid();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = ulid();
+        assert_eq!(a.len(), 26);
+        assert!(a < b, "{a} < {b}");
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
+    }
 
     #[test]
     fn formats() {

@@ -11,6 +11,7 @@
 
 pub mod attack_protection;
 pub mod branding;
+pub mod collection;
 pub mod custom_domains;
 pub mod emails;
 pub mod phone;
@@ -282,7 +283,7 @@ pub fn merge(target: &mut Value, patch: &Value, how: Merge) {
 }
 
 /// Removes the value at the dot path `path` (`recaptcha_v2.secret`), if there is one.
-fn remove_path(v: &mut Value, path: &str) {
+pub(crate) fn remove_path(v: &mut Value, path: &str) {
     let (parent, last) = match path.rsplit_once('.') {
         Some((p, l)) => (
             p.split('.').try_fold(&mut *v, |cur, seg| cur.get_mut(seg)),
