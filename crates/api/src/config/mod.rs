@@ -17,6 +17,7 @@ pub mod emails;
 pub mod phone;
 pub mod prompts;
 pub mod rendering;
+pub mod rules;
 pub mod tenants;
 
 use serde_json::{Map, Value};
@@ -43,6 +44,7 @@ pub fn register(reg: &mut Registry) {
     phone::register(reg);
     rendering::register(reg);
     custom_domains::register(reg);
+    rules::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
