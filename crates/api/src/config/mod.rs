@@ -14,6 +14,7 @@ pub mod branding;
 pub mod collection;
 pub mod custom_domains;
 pub mod emails;
+pub mod hooks;
 pub mod phone;
 pub mod prompts;
 pub mod rendering;
@@ -45,6 +46,7 @@ pub fn register(reg: &mut Registry) {
     rendering::register(reg);
     custom_domains::register(reg);
     rules::register(reg);
+    hooks::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
