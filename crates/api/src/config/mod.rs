@@ -14,6 +14,7 @@ pub mod branding;
 pub mod collection;
 pub mod custom_domains;
 pub mod emails;
+pub mod forms;
 pub mod hooks;
 pub mod phone;
 pub mod prompts;
@@ -47,6 +48,7 @@ pub fn register(reg: &mut Registry) {
     custom_domains::register(reg);
     rules::register(reg);
     hooks::register(reg);
+    forms::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
