@@ -20,9 +20,8 @@ EXCLUDED=(
   guardianFactors guardianFactorProviders guardianFactorTemplates guardianPolicies
   guardianPhoneFactorMessageTypes guardianPhoneFactorSelectedProvider # MFA (issue 13)
   logStreams eventStreams              # logs and streams (issue 12)
-  hooks rules rulesConfigs flows forms flowVaultConnections selfServiceProfiles networkACLs
-  riskAssessment supplementalSignals tokenExchangeProfiles userAttributeProfiles
-  connectionProfiles                   # tenant configuration II (issue 11)
+  selfServiceProfiles networkACLs riskAssessment supplementalSignals tokenExchangeProfiles
+  userAttributeProfiles connectionProfiles # tenant configuration II (issue 11)
   rateLimitPolicies                    # not among the spec's 406 operations
 )
 

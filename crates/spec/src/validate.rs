@@ -136,6 +136,14 @@ fn recorded_corrections(spec: &mut Value) {
     // (family, field, its schema in Create{family}RequestContent, in Update{family}RequestContent;
     // "" where the field is not accepted)
     const ADDED: &[(&str, &str, &str, &str)] = &[
+        // A rule's execution stage, set when it is made (auth0-deploy-cli sends it on create
+        // and strips it from updates: "Fields not allowed in updates").
+        (
+            "Rule",
+            "stage",
+            r#"{"type":"string","enum":["login_success","login_failure","pre_authorize"]}"#,
+            "",
+        ),
         (
             "ResourceServer",
             "token_lifetime_for_web",
