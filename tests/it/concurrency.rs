@@ -378,6 +378,84 @@ async fn one_phone_provider(s: &TestServer, bases: &[String]) {
     assert_eq!(v["providers"].as_array().map(Vec::len), Some(1), "{v}");
 }
 
+/// POSTs every body at once to `path`, spread over the `bases`; the statuses and replies.
+async fn race_posts(
+    s: &TestServer,
+    bases: &[String],
+    token: &str,
+    path: &str,
+    bodies: &[Value],
+) -> Vec<(u16, Value)> {
+    let sends = bodies.iter().enumerate().map(|(i, body)| {
+        let url = format!("{}/api/v2{path}", bases[i % bases.len()]);
+        let req = s.http.post(url).bearer_auth(token).json(body);
+        async move {
+            match req.send().await {
+                Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
+                Err(e) => panic!("POST {path} failed: {e}"),
+            }
+        }
+    });
+    join_all(sends).await
+}
+
+/// Collections with unique keys (rules: a name and an order each held by one rule; a new rule
+/// takes the next order): of many creations of one name at once exactly one is made; many
+/// creations without an order at once get distinct orders; secrets added at once to one hook
+/// are all kept.
+async fn unique_keys_hold(s: &TestServer, bases: &[String]) {
+    let token = s.mgmt_token().await;
+    let script = "function (u, c, cb) { cb(null, u, c); }";
+    let same: Vec<Value> = (0..8)
+        .map(|_| json!({"name": "one-name", "script": script}))
+        .collect();
+    let mut statuses: Vec<u16> = race_posts(s, bases, &token, "/rules", &same)
+        .await
+        .into_iter()
+        .map(|(st, _)| st)
+        .collect();
+    statuses.sort_unstable();
+    let mut want = vec![409; 7];
+    want.insert(0, 201);
+    assert_eq!(statuses, want, "{}: one rule name", s.backend.name());
+
+    let distinct: Vec<Value> = (0..12)
+        .map(|i| json!({"name": format!("rule-{i}"), "script": script}))
+        .collect();
+    let made = race_posts(s, bases, &token, "/rules", &distinct).await;
+    let mut orders: Vec<i64> = made
+        .iter()
+        .map(|(st, v)| {
+            assert_eq!(*st, 201, "{}: {v}", s.backend.name());
+            v["order"].as_i64().unwrap()
+        })
+        .collect();
+    orders.sort_unstable();
+    assert_eq!(orders, (2..14).collect::<Vec<_>>(), "{}", s.backend.name());
+
+    let (status, hook) = call(
+        s,
+        &token,
+        Method::POST,
+        "/hooks",
+        Some(json!({"name": "race-hook", "script": script, "triggerId": "pre-user-registration"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let path = format!("/hooks/{}/secrets", hook["id"].as_str().unwrap());
+    let secrets: Vec<Value> = (0..10).map(|i| json!({ format!("S{i}"): "v" })).collect();
+    for (st, v) in race_posts(s, bases, &token, &path, &secrets).await {
+        assert_eq!(st, 201, "{}: {v}", s.backend.name());
+    }
+    let (_, kept) = call(s, &token, Method::GET, &path, None).await;
+    assert_eq!(
+        kept.as_object().map(|o| o.len()),
+        Some(10),
+        "{}: {kept}",
+        s.backend.name()
+    );
+}
+
 #[tokio::test]
 async fn concurrent_patches_lose_nothing() {
     for b in backends() {
@@ -385,6 +463,7 @@ async fn concurrent_patches_lose_nothing() {
         let bases = vec![s.url.clone()];
         every_setting_survives(&s, &bases).await;
         one_phone_provider(&s, &bases).await;
+        unique_keys_hold(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 25).await;
     }
@@ -402,6 +481,7 @@ async fn two_instances_lose_nothing() {
         let bases = vec![s.url.clone(), format!("http://{}", twin.addr)];
         every_setting_survives(&s, &bases).await;
         one_phone_provider(&s, &bases).await;
+        unique_keys_hold(&s, &bases).await;
         every_metadata_key_survives(&s, &bases).await;
         every_field_survives(&s, &bases, 10).await;
         twin.stop().await;
