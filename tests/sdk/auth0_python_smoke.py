@@ -140,7 +140,8 @@ def main() -> None:
     roles_and_permissions(mgmt, suffix)
     organizations(mgmt, suffix)
     tenant_configuration(mgmt, suffix)
-    print("auth0-python smoke: 5 passed, 0 failed")
+    tenant_configuration_ii(mgmt, suffix)
+    print("auth0-python smoke: 6 passed, 0 failed")
 
 
 def tenant_configuration(mgmt: ManagementClient, suffix: str) -> None:
@@ -162,6 +163,48 @@ def tenant_configuration(mgmt: ManagementClient, suffix: str) -> None:
 
     bfp = mgmt.attack_protection.brute_force_protection.update(max_attempts=5)
     assert bfp.max_attempts == 5 and bfp.enabled is True, bfp
+
+
+def tenant_configuration_ii(mgmt: ManagementClient, suffix: str) -> None:
+    """A rule and a rules-config, a hook with secrets, a form, a flow and a vault connection."""
+    script = "function (user, context, callback) { callback(null, user, context); }"
+    rule = mgmt.rules.create(name=f"sdk-rule-{suffix}", script=script)
+    assert rule.id.startswith("rul_") and rule.enabled is True and rule.order == 1, rule
+    later = mgmt.rules.create(name=f"sdk-rule-2-{suffix}", script=script, enabled=False)
+    assert later.order == 2, later
+    assert [r.id for r in mgmt.rules.list()] == [rule.id, later.id]
+    assert [r.id for r in mgmt.rules.list(enabled=False)] == [later.id]
+    assert mgmt.rules.update(later.id, order=7).order == 7
+    mgmt.rules_configs.set("SDK_KEY", value="secret")
+    assert [c.key for c in mgmt.rules_configs.list()] == ["SDK_KEY"]
+
+    hook = mgmt.hooks.create(name=f"sdk-hook-{suffix}", script=script, trigger_id="post-user-registration")
+    assert hook.enabled is False and hook.dependencies == {}, hook
+    mgmt.hooks.secrets.create(hook.id, request={"API_KEY": "k1", "OTHER": "k2"})
+    mgmt.hooks.secrets.delete(hook.id, request=["OTHER"])
+    assert mgmt.hooks.secrets.get(hook.id) == {"API_KEY": "_VALUE_NOT_SHOWN_"}
+    assert mgmt.hooks.update(hook.id, enabled=True).enabled is True
+
+    flow = mgmt.flows.create(name=f"sdk-flow-{suffix}")
+    assert flow.id.startswith("af_"), flow
+    assert list(mgmt.flows.executions.list(flow.id)) == []
+    form = mgmt.forms.create(name=f"sdk-form-{suffix}", languages={"primary": "en"})
+    assert form.id.startswith("ap_") and form.ending.resume_flow is True, form
+    assert [f.id for f in mgmt.forms.list()] == [form.id]
+    conn = mgmt.flows.vault.connections.create(
+        request={"app_id": "HTTP", "name": f"sdk-vault-{suffix}", "setup": {"type": "BEARER", "token": "sdk-token-value"}}
+    )
+    assert conn.ready is True and conn.account_name == "Bearer sdk***lue", conn
+    assert [c.id for c in mgmt.flows.vault.connections.list()] == [conn.id]
+    for delete, id_ in [
+        (mgmt.flows.vault.connections.delete, conn.id),
+        (mgmt.forms.delete, form.id),
+        (mgmt.flows.delete, flow.id),
+        (mgmt.hooks.delete, hook.id),
+        (mgmt.rules.delete, rule.id),
+        (mgmt.rules.delete, later.id),
+    ]:
+        delete(id_)
 
 
 def roles_and_permissions(mgmt: ManagementClient, suffix: str) -> None:
