@@ -598,9 +598,23 @@ fn enum_params_filled(info: &gatehouse_spec::OpInfo) -> String {
         let schema: Value = serde_json::from_str(p.schema).unwrap_or(Value::Null);
         if let Some(first) = schema["enum"].get(0).and_then(Value::as_str) {
             path = path.replace(&format!("{{{}}}", p.name), first);
+        } else if let Some(id) = schema["pattern"].as_str().and_then(sample_id) {
+            path = path.replace(&format!("{{{}}}", p.name), &id);
         }
     }
     path
+}
+
+/// An id that a pattern of the form `^rul_[A-Za-z0-9]{16}$` takes (`rul_0000000000000000`).
+fn sample_id(pattern: &str) -> Option<String> {
+    let rest = pattern.strip_prefix('^')?.strip_suffix('$')?;
+    let (prefix, class) = rest.split_once('_')?;
+    let n: usize = class
+        .strip_prefix("[A-Za-z0-9]{")?
+        .strip_suffix('}')?
+        .parse()
+        .ok()?;
+    Some(format!("{prefix}_{}", "0".repeat(n)))
 }
 
 /// A spec path with its `{param}`s filled from real objects where the name says which.
