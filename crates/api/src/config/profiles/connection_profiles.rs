@@ -17,7 +17,7 @@ use crate::spine::{Ctx, Input, Registry, Reply};
 
 pub static PROFILES: Collection = Collection {
     kind: "connection_profile",
-    new_id: new_id,
+    new_id,
     list: Some(Op::GetConnectionProfiles),
     create: Some(Op::PostConnectionProfiles),
     get: Some(Op::GetConnectionProfilesById),

@@ -38,7 +38,7 @@ use crate::{
 
 pub static PROFILES: Collection = Collection {
     kind: "self_service_profile",
-    new_id: new_id,
+    new_id,
     list: Some(Op::GetSelfServiceProfiles),
     listing: Listing::Offset,
     list_key: "self_service_profiles",
@@ -54,7 +54,7 @@ pub static PROFILES: Collection = Collection {
         "branding",
         "user_attribute_profile_id",
     ],
-    missing: missing,
+    missing,
     ..COLLECTION
 };
 

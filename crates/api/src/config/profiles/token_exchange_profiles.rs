@@ -16,7 +16,7 @@ use crate::spine::Registry;
 
 pub static PROFILES: Collection = Collection {
     kind: "token_exchange_profile",
-    new_id: new_id,
+    new_id,
     list: Some(Op::GetTokenExchangeProfiles),
     create: Some(Op::PostTokenExchangeProfiles),
     get: Some(Op::GetTokenExchangeProfilesById),

@@ -17,7 +17,7 @@ use crate::spine::{Ctx, Input, Registry, Reply};
 
 pub static PROFILES: Collection = Collection {
     kind: "user_attribute_profile",
-    new_id: new_id,
+    new_id,
     list: Some(Op::GetUserAttributeProfiles),
     create: Some(Op::PostUserAttributeProfiles),
     get: Some(Op::GetUserAttributeProfilesById),

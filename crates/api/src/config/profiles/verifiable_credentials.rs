@@ -13,7 +13,7 @@ use crate::spine::Registry;
 
 pub static TEMPLATES: Collection = Collection {
     kind: "vc_template",
-    new_id: new_id,
+    new_id,
     list: Some(Op::GetVcTemplates),
     create: Some(Op::PostVcTemplates),
     get: Some(Op::GetVcTemplatesById),
