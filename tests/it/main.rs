@@ -19,6 +19,7 @@ mod organizations;
 mod resource_servers;
 mod roles;
 mod scenarios;
+mod self_service_tickets;
 mod spine;
 mod store;
 mod tokens_authz;

@@ -173,6 +173,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .merge(management)
         .merge(authn::routes())
         .merge(scim::routes())
+        .merge(crate::config::profiles::self_service_profiles::routes())
         .fallback(not_found)
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(panic_response))

@@ -17,6 +17,7 @@ pub mod emails;
 pub mod forms;
 pub mod hooks;
 pub mod phone;
+pub mod profiles;
 pub mod prompts;
 pub mod rendering;
 pub mod rules;
@@ -49,6 +50,7 @@ pub fn register(reg: &mut Registry) {
     rules::register(reg);
     hooks::register(reg);
     forms::register(reg);
+    profiles::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
