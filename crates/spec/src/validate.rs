@@ -311,6 +311,29 @@ fn recorded_corrections(spec: &mut Value) {
     {
         obj.insert("anyOf".into(), branches);
     }
+    // Properties that also take `null` (as "not set"), where the schema does not say so.
+    const NULLABLE: &[(&str, &str)] = &[
+        // A connection profile shows `null` for these when they are not set, and
+        // auth0-deploy-cli writes what it exported back (its schema: object or null).
+        ("CreateConnectionProfileRequestContent", "connection_config"),
+        (
+            "CreateConnectionProfileRequestContent",
+            "strategy_overrides",
+        ),
+        ("UpdateConnectionProfileRequestContent", "connection_config"),
+        (
+            "UpdateConnectionProfileRequestContent",
+            "strategy_overrides",
+        ),
+    ];
+    for (schema, prop) in NULLABLE {
+        if let Some(def) =
+            spec.pointer_mut(&format!("/components/schemas/{schema}/properties/{prop}"))
+        {
+            let inner = def.take();
+            *def = serde_json::json!({"anyOf": [inner, {"type": "null"}]});
+        }
+    }
     for (family, prop, create, update) in ADDED {
         for (schema, def) in [("Create", create), ("Update", update)] {
             if let (Some(props), Ok(def)) = (
