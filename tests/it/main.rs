@@ -15,6 +15,7 @@ mod connections;
 mod custom_domains;
 mod groups;
 mod hostile;
+mod network_acls;
 mod organizations;
 mod resource_servers;
 mod roles;

@@ -16,7 +16,10 @@ async fn scenario_files() {
     files.sort();
     // `SCENARIO=hooks` runs the files whose name contains `hooks` (while working on one family).
     if let Ok(only) = std::env::var("SCENARIO") {
-        files.retain(|p| p.file_stem().is_some_and(|n| n.to_string_lossy().contains(&only)));
+        files.retain(|p| {
+            p.file_stem()
+                .is_some_and(|n| n.to_string_lossy().contains(&only))
+        });
     }
     assert!(!files.is_empty(), "no scenario in {}", dir.display());
     // Every file runs, so that one failure does not hide the others.

@@ -290,6 +290,7 @@ fn recorded_corrections(spec: &mut Value) {
             props.entry((*prop).to_owned()).or_insert(def);
         }
     }
+    network_acl_match(spec);
     // `html-color` is not a format the validator knows (formats are annotations in draft
     // 2020-12): give it the pattern of the spec's own theme colours (hex, 3, 4, 6 or 8 digits).
     html_colors(spec);
@@ -314,6 +315,49 @@ fn recorded_corrections(spec: &mut Value) {
             ) {
                 props.entry((*prop).to_owned()).or_insert(def);
             }
+        }
+    }
+}
+
+/// Network ACL conditions as Auth0 checks them: the curated lists (`auth0_managed`, recorded:
+/// TestAccNetworkACLAuth0Managed*, missing from the spec), no list with a value twice
+/// (recorded: TestAccNetworkACLAuth0ManagedAPIRejections), and at most 10 values per list (20
+/// for host names and connecting IPs), the limits of the Terraform provider's schema.
+fn network_acl_match(spec: &mut Value) {
+    // An address or a CIDR block: `ipv4`/`cidr` are formats the validator does not check, so
+    // every string would pass both branches of the `oneOf` and fail it. Any branch will do;
+    // the family checks the syntax.
+    for item in [
+        "NetworkACLMatchIpv4Cidr",
+        "NetworkACLMatchIpv6Cidr",
+        "NetworkACLMatchConnectingIpv4Cidr",
+        "NetworkACLMatchConnectingIpv6Cidr",
+    ] {
+        if let Some(obj) = spec
+            .pointer_mut(&format!("/components/schemas/{item}"))
+            .and_then(Value::as_object_mut)
+            && let Some(branches) = obj.remove("oneOf")
+        {
+            obj.insert("anyOf".into(), branches);
+        }
+    }
+    let Some(props) = spec
+        .pointer_mut("/components/schemas/NetworkAclMatch/properties")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    props.entry("auth0_managed").or_insert_with(
+        || serde_json::json!({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+    );
+    for (name, list) in props.iter_mut() {
+        if let Some(o) = list.as_object_mut() {
+            let most = match name.as_str() {
+                "hostnames" | "connecting_ipv4_cidrs" | "connecting_ipv6_cidrs" => 20,
+                _ => 10,
+            };
+            o.insert("uniqueItems".into(), Value::Bool(true));
+            o.entry("maxItems").or_insert(Value::from(most));
         }
     }
 }
@@ -390,6 +434,15 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// The indexes of the first two equal items of an array.
+fn first_duplicate(v: &Value) -> Option<(usize, usize)> {
+    let items = v.as_array()?;
+    items
+        .iter()
+        .enumerate()
+        .find_map(|(j, b)| items[..j].iter().position(|a| a == b).map(|i| (i, j)))
+}
+
 /// z-schema's wording, which Auth0's messages quote.
 fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
     use ValidationErrorKind as K;
@@ -448,7 +501,10 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
             "Array is too long ({}), maximum {limit}",
             instance.as_array().map_or(0, Vec::len)
         ),
-        K::UniqueItems => "Array items are not unique".to_owned(),
+        K::UniqueItems => match first_duplicate(instance) {
+            Some((a, b)) => format!("Array items are not unique (indexes {a} and {b})"),
+            None => "Array items are not unique".to_owned(),
+        },
         K::MinProperties { limit } => format!("Too few properties defined, minimum {limit}"),
         K::MaxProperties { limit } => format!("Too many properties defined, maximum {limit}"),
         K::Format { format } => format!(

@@ -16,6 +16,7 @@ pub mod custom_domains;
 pub mod emails;
 pub mod forms;
 pub mod hooks;
+pub mod network_acls;
 pub mod phone;
 pub mod prompts;
 pub mod rendering;
@@ -49,6 +50,7 @@ pub fn register(reg: &mut Registry) {
     rules::register(reg);
     hooks::register(reg);
     forms::register(reg);
+    network_acls::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
