@@ -213,7 +213,11 @@ impl Cond {
             out.push(nets.iter().any(|n| n.contains(ip)));
         }
         if let Some(uas) = &self.user_agents {
-            out.push(req.user_agent.as_deref().is_some_and(|ua| uas.iter().any(|u| u == ua)));
+            out.push(
+                req.user_agent
+                    .as_deref()
+                    .is_some_and(|ua| uas.iter().any(|u| u == ua)),
+            );
         }
         if let Some(hosts) = &self.hostnames {
             out.push(
@@ -636,5 +640,22 @@ mod tests {
         assert_eq!(host_of("ID.Example.com:8443"), "id.example.com");
         assert_eq!(host_of("[::1]:80"), "::1");
         assert_eq!(host_of("localhost"), "localhost");
+    }
+}
+
+#[cfg(test)]
+mod recorded_rules {
+    use super::*;
+
+    #[test]
+    fn new_fields_rule_does_not_match_localhost() {
+        let acl = json!({"id": "acl_x", "active": true, "priority": 2, "rule": {"match":{"hostnames":["testA-dev.us.auth0.com","api.example.com"],"connecting_ipv4_cidrs":["192.168.1.0/24","10.0.0.1"],"connecting_ipv6_cidrs":["2001:db8::/32","::1"]},"scope":"tenant","action":{"block":true}}});
+        let rules = rules_of(&[acl]);
+        let f = Facts {
+            peer: Some("127.0.0.1".parse().unwrap()),
+            user_agent: None,
+            host: Some("127.0.0.1".into()),
+        };
+        assert_eq!(evaluate(&rules, Area::Management, &f), Verdict::Pass);
     }
 }

@@ -93,6 +93,7 @@ impl Validators {
     fn compile(&self, schema_json: &str) -> Option<Arc<Validator>> {
         let mut schema: Value = serde_json::from_str(schema_json).ok()?;
         absolute_refs(&mut schema);
+        format_only_one_of(&mut schema);
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(self.registry.clone())
@@ -291,6 +292,7 @@ fn recorded_corrections(spec: &mut Value) {
         }
     }
     network_acl_match(spec);
+    format_only_one_of(spec);
     // `html-color` is not a format the validator knows (formats are annotations in draft
     // 2020-12): give it the pattern of the spec's own theme colours (hex, 3, 4, 6 or 8 digits).
     html_colors(spec);
@@ -319,28 +321,34 @@ fn recorded_corrections(spec: &mut Value) {
     }
 }
 
+/// A `oneOf` whose branches differ only by `format` (`ipv4` or `cidr`, `ipv4` or `ipv6`):
+/// formats are annotations to this validator, so every string passes every branch and the
+/// `oneOf` refuses it. Any branch will do (the families check the syntax themselves).
+fn format_only_one_of(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let format_only = map.get("oneOf").and_then(Value::as_array).is_some_and(|b| {
+                b.iter().all(|branch| {
+                    branch.as_object().is_some_and(|o| {
+                        o.contains_key("format") && o.keys().all(|k| k == "format" || k == "type")
+                    })
+                })
+            });
+            if format_only && let Some(branches) = map.remove("oneOf") {
+                map.insert("anyOf".into(), branches);
+            }
+            map.values_mut().for_each(format_only_one_of);
+        }
+        Value::Array(items) => items.iter_mut().for_each(format_only_one_of),
+        _ => {}
+    }
+}
+
 /// Network ACL conditions as Auth0 checks them: the curated lists (`auth0_managed`, recorded:
 /// TestAccNetworkACLAuth0Managed*, missing from the spec), no list with a value twice
 /// (recorded: TestAccNetworkACLAuth0ManagedAPIRejections), and at most 10 values per list (20
 /// for host names and connecting IPs), the limits of the Terraform provider's schema.
 fn network_acl_match(spec: &mut Value) {
-    // An address or a CIDR block: `ipv4`/`cidr` are formats the validator does not check, so
-    // every string would pass both branches of the `oneOf` and fail it. Any branch will do;
-    // the family checks the syntax.
-    for item in [
-        "NetworkACLMatchIpv4Cidr",
-        "NetworkACLMatchIpv6Cidr",
-        "NetworkACLMatchConnectingIpv4Cidr",
-        "NetworkACLMatchConnectingIpv6Cidr",
-    ] {
-        if let Some(obj) = spec
-            .pointer_mut(&format!("/components/schemas/{item}"))
-            .and_then(Value::as_object_mut)
-            && let Some(branches) = obj.remove("oneOf")
-        {
-            obj.insert("anyOf".into(), branches);
-        }
-    }
     let Some(props) = spec
         .pointer_mut("/components/schemas/NetworkAclMatch/properties")
         .and_then(Value::as_object_mut)

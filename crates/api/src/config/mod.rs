@@ -21,6 +21,7 @@ pub mod phone;
 pub mod prompts;
 pub mod rendering;
 pub mod rules;
+pub mod signals;
 pub mod tenants;
 
 use serde_json::{Map, Value};
@@ -51,6 +52,7 @@ pub fn register(reg: &mut Registry) {
     hooks::register(reg);
     forms::register(reg);
     network_acls::register(reg);
+    signals::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.
