@@ -7,6 +7,7 @@
 )]
 
 mod auth_matrix;
+mod cimd;
 mod client_grants;
 mod clients;
 mod concurrency;
