@@ -7,6 +7,7 @@
 )]
 
 mod auth_matrix;
+mod cimd;
 mod client_grants;
 mod clients;
 mod concurrency;
@@ -15,6 +16,7 @@ mod connections;
 mod custom_domains;
 mod groups;
 mod hostile;
+mod network_acls;
 mod organizations;
 mod resource_servers;
 mod roles;

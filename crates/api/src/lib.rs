@@ -1,6 +1,7 @@
 //! The Gatehouse HTTP server: the spec-driven spine, the Management API families and the
 //! Authentication API.
 
+pub mod acl;
 pub mod authn;
 pub mod bootstrap;
 pub mod config;

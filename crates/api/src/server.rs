@@ -140,6 +140,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         routes: Routes::build()?,
         token_cache: new_token_cache(),
         dns_resolver: cfg.dns_resolver,
+        network_acls: crate::acl::Cache::default(),
     }));
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -175,6 +176,10 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .merge(scim::routes())
         .merge(crate::config::profiles::self_service_profiles::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::acl::enforce,
+        ))
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -221,7 +226,10 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let built = build(cfg, addr).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, built.router).with_graceful_shutdown(async {
+        let app = built
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = rx.await;
         });
         if let Err(e) = serve.await {
@@ -304,7 +312,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .context("binding")?;
-            axum::serve(listener, built.router)
+            let app = built
+                .router
+                .into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
         }
@@ -346,7 +357,7 @@ async fn serve_tls(
     });
     axum_server::bind_rustls(addr, tls)
         .handle(handle)
-        .serve(router.into_make_service())
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct Inner {
     pub token_cache: TokenCache,
     /// Where custom domains' verification records are looked up (`None`: the system resolver).
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Each tenant's network ACLs, parsed (enforced on every request).
+    pub network_acls: crate::acl::Cache,
 }
 
 #[derive(Clone)]

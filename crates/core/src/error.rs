@@ -28,6 +28,9 @@ pub enum Error {
     InvalidToken(Msg),
     #[error("{0}")]
     InsufficientScope(Msg),
+    /// 403 without an errorCode (e.g. a request a network ACL blocks).
+    #[error("{0}")]
+    Forbidden(Msg),
     /// 400 with an errorCode of its own (e.g. `inexistent_connection` for a body that names a
     /// connection that does not exist).
     #[error("{message}")]
@@ -71,7 +74,7 @@ impl Error {
             | Error::BadRequest { .. }
             | Error::BadRequestPlain(_) => StatusCode::BAD_REQUEST,
             Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Error::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Error::InsufficientScope(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Inexistent { .. } | Error::RouteNotFound | Error::NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -90,7 +93,7 @@ impl Error {
             Error::InvalidQueryString(_) => Some("invalid_query_string"),
             Error::InvalidUri(_) => Some("invalid_uri"),
             Error::OperationNotSupported(_) => Some("operation_not_supported"),
-            Error::InvalidToken(_) => None,
+            Error::InvalidToken(_) | Error::Forbidden(_) => None,
             Error::InsufficientScope(_) => Some("insufficient_scope"),
             Error::Inexistent { code, .. }
             | Error::Conflict { code, .. }

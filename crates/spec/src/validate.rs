@@ -93,6 +93,7 @@ impl Validators {
     fn compile(&self, schema_json: &str) -> Option<Arc<Validator>> {
         let mut schema: Value = serde_json::from_str(schema_json).ok()?;
         absolute_refs(&mut schema);
+        format_only_one_of(&mut schema);
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(self.registry.clone())
@@ -298,6 +299,8 @@ fn recorded_corrections(spec: &mut Value) {
             props.entry((*prop).to_owned()).or_insert(def);
         }
     }
+    network_acl_match(spec);
+    format_only_one_of(spec);
     // `html-color` is not a format the validator knows (formats are annotations in draft
     // 2020-12): give it the pattern of the spec's own theme colours (hex, 3, 4, 6 or 8 digits).
     html_colors(spec);
@@ -345,6 +348,55 @@ fn recorded_corrections(spec: &mut Value) {
             ) {
                 props.entry((*prop).to_owned()).or_insert(def);
             }
+        }
+    }
+}
+
+/// A `oneOf` whose branches differ only by `format` (`ipv4` or `cidr`, `ipv4` or `ipv6`):
+/// formats are annotations to this validator, so every string passes every branch and the
+/// `oneOf` refuses it. Any branch will do (the families check the syntax themselves).
+fn format_only_one_of(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let format_only = map.get("oneOf").and_then(Value::as_array).is_some_and(|b| {
+                b.iter().all(|branch| {
+                    branch.as_object().is_some_and(|o| {
+                        o.contains_key("format") && o.keys().all(|k| k == "format" || k == "type")
+                    })
+                })
+            });
+            if format_only && let Some(branches) = map.remove("oneOf") {
+                map.insert("anyOf".into(), branches);
+            }
+            map.values_mut().for_each(format_only_one_of);
+        }
+        Value::Array(items) => items.iter_mut().for_each(format_only_one_of),
+        _ => {}
+    }
+}
+
+/// Network ACL conditions as Auth0 checks them: the curated lists (`auth0_managed`, recorded:
+/// TestAccNetworkACLAuth0Managed*, missing from the spec), no list with a value twice
+/// (recorded: TestAccNetworkACLAuth0ManagedAPIRejections), and at most 10 values per list (20
+/// for host names and connecting IPs), the limits of the Terraform provider's schema.
+fn network_acl_match(spec: &mut Value) {
+    let Some(props) = spec
+        .pointer_mut("/components/schemas/NetworkAclMatch/properties")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    props.entry("auth0_managed").or_insert_with(
+        || serde_json::json!({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+    );
+    for (name, list) in props.iter_mut() {
+        if let Some(o) = list.as_object_mut() {
+            let most = match name.as_str() {
+                "hostnames" | "connecting_ipv4_cidrs" | "connecting_ipv6_cidrs" => 20,
+                _ => 10,
+            };
+            o.insert("uniqueItems".into(), Value::Bool(true));
+            o.entry("maxItems").or_insert(Value::from(most));
         }
     }
 }
@@ -421,6 +473,15 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// The indexes of the first two equal items of an array.
+fn first_duplicate(v: &Value) -> Option<(usize, usize)> {
+    let items = v.as_array()?;
+    items
+        .iter()
+        .enumerate()
+        .find_map(|(j, b)| items[..j].iter().position(|a| a == b).map(|i| (i, j)))
+}
+
 /// z-schema's wording, which Auth0's messages quote.
 fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
     use ValidationErrorKind as K;
@@ -479,7 +540,10 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> String {
             "Array is too long ({}), maximum {limit}",
             instance.as_array().map_or(0, Vec::len)
         ),
-        K::UniqueItems => "Array items are not unique".to_owned(),
+        K::UniqueItems => match first_duplicate(instance) {
+            Some((a, b)) => format!("Array items are not unique (indexes {a} and {b})"),
+            None => "Array items are not unique".to_owned(),
+        },
         K::MinProperties { limit } => format!("Too few properties defined, minimum {limit}"),
         K::MaxProperties { limit } => format!("Too many properties defined, maximum {limit}"),
         K::Format { format } => format!(

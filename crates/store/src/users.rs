@@ -788,6 +788,44 @@ pub async fn delete_for_connection(
     .await
 }
 
+/// How many users of the tenant last logged in at or after `since` (an ISO timestamp).
+pub async fn count_logged_in_since(x: &impl Exec, tenant: &str, since: &str) -> DbResult<i64> {
+    x.query_opt(
+        "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND last_login >= $2",
+        params![tenant, since],
+    )
+    .await?
+    .map_or(Ok(0), |r| r.i64("n"))
+}
+
+/// Users created per UTC day in `[from, until)` (ISO timestamps), ascending: the day
+/// (`YYYY-MM-DD`), how many, the first and the last creation time that day.
+pub async fn created_by_day(
+    x: &impl Exec,
+    tenant: &str,
+    from: &str,
+    until: &str,
+) -> DbResult<Vec<(String, i64, String, String)>> {
+    let rows = x
+        .query(
+            "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last \
+             FROM users WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \
+             GROUP BY substr(created_at, 1, 10) ORDER BY day",
+            params![tenant, from, until],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.text("day")?,
+                r.i64("n")?,
+                r.text("first")?,
+                r.text("last")?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,9 @@ pub enum Listing {
 /// Checks (and may complete) an object about to be stored, given the one it replaces.
 pub type Check = fn(&mut Value, Option<&Value>) -> Result<(), Error>;
 
+/// Checks the form of an id given in a path.
+pub type IdCheck = fn(&str) -> Result<(), Error>;
+
 /// Whether `e` is the family's `missing` error.
 fn is_missing(e: &Error, missing: fn() -> Error) -> bool {
     let m = missing();
@@ -108,6 +111,11 @@ pub struct Collection {
     pub missing: fn() -> Error,
     /// Deleting an object that is not there answers 204 (else `missing`).
     pub delete_missing_ok: bool,
+    /// Checks the path's id before an object is looked up (an id of the wrong form is a 400
+    /// in some families, not a 404).
+    pub valid_id: Option<IdCheck>,
+    /// Called after every committed write (create, update, remove), e.g. to drop a cache.
+    pub written: Option<fn(&Ctx)>,
 }
 
 /// A descriptor's defaults for what it does not say.
@@ -138,6 +146,8 @@ pub const COLLECTION: Collection = Collection {
     cap: None,
     missing: super::never,
     delete_missing_ok: false,
+    valid_id: None,
+    written: None,
 };
 
 impl Collection {
@@ -218,6 +228,7 @@ impl Collection {
 
     /// The stored object (hidden fields included), or the family's `missing` error.
     pub async fn load(&self, ctx: &Ctx, id: &str) -> Result<Value, Error> {
+        self.check_id(id)?;
         docs::get(ctx.db(), ctx.tenant_id(), self.kind, id)
             .await?
             .ok_or_else(self.missing)
@@ -333,6 +344,7 @@ impl Collection {
             Ok::<_, Error>(obj)
         })
         .await
+        .inspect(|_| self.was_written(ctx))
     }
 
     /// Changes an object in one transaction with its row locked: `change` edits the stored
@@ -341,6 +353,7 @@ impl Collection {
     where
         F: Fn(&mut Value) -> Result<(), Error> + Send + Sync,
     {
+        self.check_id(id)?;
         let (db, tenant) = (ctx.db(), ctx.tenant_id());
         let change = &change;
         atomically(|| async move {
@@ -368,10 +381,12 @@ impl Collection {
             Ok::<_, Error>(next)
         })
         .await
+        .inspect(|_| self.was_written(ctx))
     }
 
     /// Deletes an object and frees what it held; `missing` when there is none.
     pub async fn remove(&self, ctx: &Ctx, id: &str) -> Result<Value, Error> {
+        self.check_id(id)?;
         let (db, tenant) = (ctx.db(), ctx.tenant_id());
         atomically(|| async move {
             let tx = db.begin().await?;
@@ -388,6 +403,17 @@ impl Collection {
             Ok::<_, Error>(before)
         })
         .await
+        .inspect(|_| self.was_written(ctx))
+    }
+
+    fn check_id(&self, id: &str) -> Result<(), Error> {
+        self.valid_id.map_or(Ok(()), |valid| valid(id))
+    }
+
+    fn was_written(&self, ctx: &Ctx) {
+        if let Some(written) = self.written {
+            written(ctx);
+        }
     }
 
     /// What a PUT keeps of the object it replaces: its id and creation time.

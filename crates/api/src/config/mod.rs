@@ -16,11 +16,13 @@ pub mod custom_domains;
 pub mod emails;
 pub mod forms;
 pub mod hooks;
+pub mod network_acls;
 pub mod phone;
 pub mod profiles;
 pub mod prompts;
 pub mod rendering;
 pub mod rules;
+pub mod signals;
 pub mod tenants;
 
 use serde_json::{Map, Value};
@@ -51,6 +53,8 @@ pub fn register(reg: &mut Registry) {
     hooks::register(reg);
     forms::register(reg);
     profiles::register(reg);
+    network_acls::register(reg);
+    signals::register(reg);
 }
 
 /// How a PATCH body applies to the stored document.

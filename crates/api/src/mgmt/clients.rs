@@ -1,5 +1,6 @@
 //! Tag `clients`: applications and their credentials.
 
+mod cimd;
 mod credentials;
 
 use anyhow::Context;
@@ -26,6 +27,8 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::DeleteClientsById, delete_clients_by_id);
     reg.add(Op::PostRotateSecret, post_rotate_secret);
     reg.add(Op::GetClientConnections, get_client_connections);
+    reg.add(Op::PostClientsCimdPreview, cimd::preview);
+    reg.add(Op::PostClientsCimdRegister, cimd::register);
     credentials::register(reg);
 }
 
@@ -356,8 +359,18 @@ async fn get_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    let (_, shown) = create(&ctx, input.body_object()).await?;
+    Ok(Reply::json(shown))
+}
+
+/// Makes a client from a create request (already validated): the stored row and the create
+/// reply. Every way of making a client (POST /clients, CIMD registration) goes through here.
+pub(crate) async fn create(
+    ctx: &Ctx,
+    req: Map<String, Value>,
+) -> Result<(ClientRow, Value), Error> {
     let now = time::now();
-    let mut row = new_client(input.body_object(), &now);
+    let mut row = new_client(req, &now);
     let creds = credentials::materialize(&mut row, &now)?;
     let tx = ctx.db().begin().await.context("starting a transaction")?;
     clients::insert(&tx, ctx.tenant_id(), &row)
@@ -376,7 +389,7 @@ async fn post_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     tx.commit().await.context("committing a new client")?;
     let mut shown = render(ctx.tenant_id(), &ctx.tenant.signing_keys, &row, true);
     show_created_credentials(&mut shown, &creds);
-    Ok(Reply::json(shown))
+    Ok((row, shown))
 }
 
 /// The create reply shows the credentials it created in full (without their PEM); later
@@ -527,9 +540,26 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
                 .into(),
         ));
     }
-    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let tenant = ctx.tenant_id();
+    let row = update(&ctx, input.path("id"), req).await?;
+    let show = ctx.has_scope("read:client_keys") || ctx.has_scope("update:client_keys");
+    Ok(Reply::json(render(
+        tenant,
+        &ctx.tenant.signing_keys,
+        &row,
+        show,
+    )))
+}
+
+/// Applies a PATCH request (already validated) to a client, atomically; the stored row.
+pub(crate) async fn update(
+    ctx: &Ctx,
+    id: &str,
+    req: Map<String, Value>,
+) -> Result<ClientRow, Error> {
+    let (db, tenant) = (ctx.db(), ctx.tenant_id());
     let req = &req;
-    let row = atomically(|| async move {
+    atomically(|| async move {
         let tx = db.begin().await.context("starting a transaction")?;
         let mut row = find_locked(&tx, tenant, id).await?;
         apply_patch(&mut row, req.clone());
@@ -541,14 +571,7 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         tx.commit().await.context("committing a client update")?;
         Ok::<_, Error>(row.into_inner())
     })
-    .await?;
-    let show = ctx.has_scope("read:client_keys") || ctx.has_scope("update:client_keys");
-    Ok(Reply::json(render(
-        tenant,
-        &ctx.tenant.signing_keys,
-        &row,
-        show,
-    )))
+    .await
 }
 
 async fn delete_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {

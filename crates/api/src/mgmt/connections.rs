@@ -59,6 +59,7 @@ pub fn register(reg: &mut Registry) {
     );
     reg.add(Op::GetDirectoryProvisioning, provisioning::get_directory);
     reg.add(Op::PostDirectoryProvisioning, provisioning::post_directory);
+    reg.add(Op::PostSynchronizations, provisioning::post_synchronization);
     reg.add(
         Op::PatchDirectoryProvisioning,
         provisioning::patch_directory,

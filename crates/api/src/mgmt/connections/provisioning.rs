@@ -741,6 +741,32 @@ pub async fn get_directory_provisionings(ctx: Ctx, input: Input) -> Result<Reply
         .await
 }
 
+/// Why a synchronization cannot run: Gatehouse has no client for Google Workspace's
+/// Directory API.
+const SYNC_UNSUPPORTED: &str = "Gatehouse cannot reach Google Workspace: synchronizing a directory is not supported by this server";
+
+/// An on-demand synchronization. Auth0 queues it and reports the outcome on the provisioning
+/// (`last_synchronization_*`); Gatehouse cannot reach Google Workspace, so the attempt fails at
+/// once and says so there and in the reply's status.
+pub async fn post_synchronization(ctx: Ctx, input: Input) -> Result<Reply, Error> {
+    let now = time::now();
+    let doc = DIRECTORY
+        .modify(ctx.db(), ctx.tenant_id(), input.path("id"), |_, doc| {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("last_synchronization_status".into(), json!("failed"));
+                o.insert("last_synchronization_error".into(), json!(SYNC_UNSUPPORTED));
+                o.insert("last_synchronization_at".into(), json!(now));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Reply::json(json!({
+        "connection_id": doc.get("connection_id"),
+        "synchronization_id": ids::prefixed("sync", 22),
+        "status": "failed",
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
