@@ -141,7 +141,8 @@ def main() -> None:
     organizations(mgmt, suffix)
     tenant_configuration(mgmt, suffix)
     tenant_configuration_ii(mgmt, suffix)
-    print("auth0-python smoke: 6 passed, 0 failed")
+    security_and_profiles(mgmt, suffix)
+    print("auth0-python smoke: 7 passed, 0 failed")
 
 
 def tenant_configuration(mgmt: ManagementClient, suffix: str) -> None:
@@ -205,6 +206,57 @@ def tenant_configuration_ii(mgmt: ManagementClient, suffix: str) -> None:
         (mgmt.rules.delete, later.id),
     ]:
         delete(id_)
+
+
+def security_and_profiles(mgmt: ManagementClient, suffix: str) -> None:
+    """A network ACL (for addresses this test does not come from), risk and signal settings,
+    anomaly blocks, stats, a self-service profile and its SSO ticket, a token-exchange profile."""
+    mgmt.network_acls.create(
+        description=f"sdk acl {suffix}",
+        active=True,
+        priority=5,
+        rule={"action": {"block": True}, "scope": "tenant", "match": {"ipv4_cidrs": ["203.0.113.0/24"]}},
+    )
+    acls = list(mgmt.network_acls.list())
+    assert [a.description for a in acls] == [f"sdk acl {suffix}"], acls
+    acl = mgmt.network_acls.get(acls[0].id)
+    assert acl.priority == 5 and acl.rule.match.ipv_4_cidrs == ["203.0.113.0/24"], acl
+    assert mgmt.network_acls.update(acl.id, active=False).active is False
+    mgmt.network_acls.delete(acl.id)
+
+    assert mgmt.risk_assessments.settings.get().enabled is False
+    assert mgmt.risk_assessments.settings.update(enabled=True).enabled is True
+    assert mgmt.supplemental_signals.get().akamai_enabled is False
+    assert mgmt.stats.get_active_users_count() == 0
+    try:
+        mgmt.anomaly.blocks.check_ip("198.51.100.7")
+        raise AssertionError("an IP nobody blocked is reported blocked")
+    except Exception as e:  # the SDK raises its NotFoundError
+        assert getattr(e, "status_code", None) == 404, e
+    mgmt.anomaly.blocks.unblock_ip("198.51.100.7")
+
+    uap = mgmt.user_attribute_profiles.create(
+        name=f"sdk uap {suffix}",
+        user_attributes={
+            "email": {"label": "Email", "description": "E-mail", "auth0_mapping": "email", "profile_required": True}
+        },
+    )
+    assert uap.user_id.oidc_mapping == "sub", uap
+    ssp = mgmt.self_service_profiles.create(name=f"sdk-sso-{suffix}", user_attribute_profile_id=uap.id)
+    assert ssp.id.startswith("ssp_") and ssp.user_attributes == [], ssp
+    ticket = mgmt.self_service_profiles.sso_ticket.create(ssp.id, connection_config={"name": f"sso-{suffix}"})
+    assert "/self-service/connections-flow?ticket=" in ticket.ticket, ticket
+    mgmt.self_service_profiles.sso_ticket.revoke(ssp.id, ticket.ticket.split("ticket=")[1])
+    tep = mgmt.token_exchange_profiles.create(
+        name=f"sdk tep {suffix}",
+        subject_token_type=f"urn:sdk:{suffix}",
+        action_id="9ec9b50c-2bc3-4bdb-9f5b-0e1c5d3b6f10",
+        type="custom_authentication",
+    )
+    assert tep.subject_token_type == f"urn:sdk:{suffix}", tep
+    mgmt.token_exchange_profiles.delete(tep.id)
+    mgmt.self_service_profiles.delete(ssp.id)
+    mgmt.user_attribute_profiles.delete(uap.id)
 
 
 def roles_and_permissions(mgmt: ManagementClient, suffix: str) -> None:

@@ -52,41 +52,12 @@ pub const KIND: &str = "network_acl";
 /// How long a tenant's cached rules are trusted without asking the database again.
 pub const TTL: Duration = Duration::from_secs(1);
 
-/// A network: an address and a prefix length (a bare address is a full-length prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
+/// A network (`ipnet`): a bare address is a full-length prefix.
+pub type Net = ipnet::IpNet;
 
-impl Net {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = mask32(self.prefix);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = mask128(self.prefix);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-fn mask32(prefix: u8) -> u32 {
-    match prefix {
-        0 => 0,
-        p => u32::MAX << (32 - u32::from(p.min(32))),
-    }
-}
-
-fn mask128(prefix: u8) -> u128 {
-    match prefix {
-        0 => 0,
-        p => u128::MAX << (128 - u32::from(p.min(128))),
-    }
+/// Whether `net` holds `ip` (an IPv4-mapped IPv6 peer counts as its IPv4 address).
+fn holds(net: &Net, ip: IpAddr) -> bool {
+    net.contains(&ip.to_canonical())
 }
 
 fn split_prefix(s: &str, max: u8) -> Option<(&str, u8)> {
@@ -107,20 +78,14 @@ fn split_prefix(s: &str, max: u8) -> Option<(&str, u8)> {
 pub fn parse_v4(s: &str) -> Option<Net> {
     let (a, prefix) = split_prefix(s, 32)?;
     let addr: Ipv4Addr = a.parse().ok()?;
-    Some(Net {
-        addr: IpAddr::V4(addr),
-        prefix,
-    })
+    ipnet::Ipv4Net::new(addr, prefix).ok().map(Net::V4)
 }
 
 /// An IPv6 address or CIDR block (`::1`, `2001:db8::/32`).
 pub fn parse_v6(s: &str) -> Option<Net> {
     let (a, prefix) = split_prefix(s, 128)?;
     let addr: Ipv6Addr = a.parse().ok()?;
-    Some(Net {
-        addr: IpAddr::V6(addr),
-        prefix,
-    })
+    ipnet::Ipv6Net::new(addr, prefix).ok().map(Net::V6)
 }
 
 /// The match keys Gatehouse can evaluate.
@@ -210,7 +175,7 @@ impl Cond {
         let mut out = Vec::new();
         for nets in [&self.client, &self.connecting].into_iter().flatten() {
             let ip = req.peer?;
-            out.push(nets.iter().any(|n| n.contains(ip)));
+            out.push(nets.iter().any(|n| holds(n, ip)));
         }
         if let Some(uas) = &self.user_agents {
             out.push(
@@ -512,16 +477,15 @@ mod tests {
     #[test]
     fn cidr_parsing_and_containment() {
         let n = parse_v4("10.0.0.0/8").unwrap();
-        assert!(n.contains(ip("10.200.1.1")));
-        assert!(!n.contains(ip("11.0.0.1")));
-        assert!(parse_v4("10.0.0.1").unwrap().contains(ip("10.0.0.1")));
-        assert!(!parse_v4("10.0.0.1").unwrap().contains(ip("10.0.0.2")));
-        assert!(parse_v4("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(
-            parse_v4("127.0.0.0/8")
-                .unwrap()
-                .contains(ip("::ffff:127.0.0.1"))
-        );
+        assert!(holds(&n, ip("10.200.1.1")));
+        assert!(!holds(&n, ip("11.0.0.1")));
+        assert!(holds(&parse_v4("10.0.0.1").unwrap(), ip("10.0.0.1")));
+        assert!(!holds(&parse_v4("10.0.0.1").unwrap(), ip("10.0.0.2")));
+        assert!(holds(&parse_v4("0.0.0.0/0").unwrap(), ip("8.8.8.8")));
+        assert!(holds(
+            &parse_v4("127.0.0.0/8").unwrap(),
+            ip("::ffff:127.0.0.1")
+        ));
         for bad in [
             "10.0.0.0/33",
             "10.0.0/8",
@@ -534,10 +498,10 @@ mod tests {
             assert!(parse_v4(bad).is_none(), "{bad}");
         }
         let v6 = parse_v6("2001:0db8:0000:0000:0000:0000:0000:0000/32").unwrap();
-        assert!(v6.contains(ip("2001:db8::1")));
-        assert!(!v6.contains(ip("2001:db9::1")));
-        assert!(parse_v6("::1").unwrap().contains(ip("::1")));
-        assert!(!parse_v6("::1/128").unwrap().contains(ip("127.0.0.1")));
+        assert!(holds(&v6, ip("2001:db8::1")));
+        assert!(!holds(&v6, ip("2001:db9::1")));
+        assert!(holds(&parse_v6("::1").unwrap(), ip("::1")));
+        assert!(!holds(&parse_v6("::1/128").unwrap(), ip("127.0.0.1")));
         assert!(parse_v6("::/129").is_none());
         assert!(parse_v6("10.0.0.1").is_none());
     }
