@@ -21,7 +21,6 @@ EXCLUDED=(
   guardianPhoneFactorMessageTypes guardianPhoneFactorSelectedProvider # MFA (issue 13)
   logStreams eventStreams              # logs and streams (issue 12)
   tokenExchangeProfiles                # its export reads GET /actions/actions (issue 14)
-  networkACLs riskAssessment supplementalSignals # tenant configuration II (issue 11)
   rateLimitPolicies                    # not among the spec's 406 operations
 )
 
