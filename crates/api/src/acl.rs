@@ -41,7 +41,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use gatehouse_core::Error;
+use gatehouse_core::{Error, json::strings};
 use gatehouse_store::{Db, Page, docs};
 
 use crate::{spine::error_response, state::AppState};
@@ -109,17 +109,6 @@ struct Cond {
     hostnames: Option<Vec<String>>,
     /// A signal Gatehouse cannot evaluate is there.
     unevaluable: bool,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn nets(v: &Value, parse: fn(&str) -> Option<Net>) -> Vec<Net> {

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod json;
 pub mod jwt;
 pub mod password;
 pub mod time;

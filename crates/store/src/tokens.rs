@@ -5,6 +5,7 @@
 //! tenant's `default_audience` stands for it. A whole client or API body is never parsed to
 //! issue a token.
 
+use gatehouse_core::json::strings;
 use serde_json::Value;
 
 use crate::{DbResult, Exec, params, tenants};
@@ -52,17 +53,6 @@ pub enum Granted {
     Scopes(Vec<String>),
     /// `allow_all_scopes`: every scope the API defines.
     AllScopes,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `None` when the client does not exist. `organization` is the request's `organization`

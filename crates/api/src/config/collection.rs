@@ -55,6 +55,11 @@ fn is_missing(e: &Error, missing: fn() -> Error) -> bool {
     e.status() == m.status() && e.public_message() == m.public_message()
 }
 
+/// An object's `name`: the unique key of the families whose names are held once.
+pub fn name_of(v: &Value) -> Option<String> {
+    v.get("name").and_then(Value::as_str).map(str::to_owned)
+}
+
 /// A value no two objects of the tenant may share.
 pub struct Unique {
     /// Names the claim documents (`<kind>#<name>`).

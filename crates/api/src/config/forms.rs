@@ -84,6 +84,20 @@ pub static FLOWS: Collection = Collection {
     ..COLLECTION
 };
 
+/// A vault connection's keys, in Auth0's order (a list item shows them all but `setup`).
+const CONNECTION_KEYS: &[&str] = &[
+    "id",
+    "app_id",
+    "environment",
+    "name",
+    "account_name",
+    "ready",
+    "created_at",
+    "updated_at",
+    "refreshed_at",
+    "fingerprint",
+];
+
 pub static VAULT: Collection = Collection {
     kind: "flow_vault_connection",
     new_id: connection_id,
@@ -93,31 +107,9 @@ pub static VAULT: Collection = Collection {
     list_key: "connections",
     list: Some(Op::GetFlowsVaultConnections),
     check: Some(connection_state),
-    order: &[
-        "id",
-        "app_id",
-        "environment",
-        "name",
-        "account_name",
-        "ready",
-        "created_at",
-        "updated_at",
-        "refreshed_at",
-        "fingerprint",
-    ],
+    order: CONNECTION_KEYS,
     hidden: &[SETUP],
-    summary: &[
-        "id",
-        "app_id",
-        "environment",
-        "name",
-        "account_name",
-        "ready",
-        "created_at",
-        "updated_at",
-        "refreshed_at",
-        "fingerprint",
-    ],
+    summary: CONNECTION_KEYS,
     missing: no_connection,
     ..COLLECTION
 };

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids};
 use gatehouse_spec::Op;
 
-use super::collection::{COLLECTION, Collection, Listing, Unique};
+use super::collection::{COLLECTION, Collection, Listing, Unique, name_of};
 use crate::spine::{Ctx, Input, Query, Registry, Reply};
 
 /// Where a hook's secrets are kept in its document (never shown).
@@ -71,10 +71,6 @@ fn no_hook() -> Error {
 /// A new hook is disabled and has no dependencies (recorded: TestAccHook#0).
 fn new_hook() -> Value {
     json!({"dependencies": {}, "enabled": false})
-}
-
-fn name_of(v: &Value) -> Option<String> {
-    v.get("name").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// The trigger an enabled hook holds; a disabled hook holds none.

@@ -12,7 +12,7 @@ use gatehouse_core::{Error, ids};
 use gatehouse_spec::Op;
 use gatehouse_store::docs;
 
-use super::collection::{COLLECTION, Collection, Listing, Unique};
+use super::collection::{COLLECTION, Collection, Listing, Unique, name_of};
 use crate::spine::{Ctx, Input, Query, Registry, Reply};
 
 pub static RULES: Collection = Collection {
@@ -65,10 +65,6 @@ fn new_rule() -> Value {
 
 fn no_rule() -> Error {
     Error::not_found("inexistent_rule", "The rule does not exist")
-}
-
-fn name_of(v: &Value) -> Option<String> {
-    v.get("name").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn order_of(v: &Value) -> Option<String> {
