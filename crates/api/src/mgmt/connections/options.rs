@@ -263,6 +263,11 @@ pub fn on_create(
                 "windowslive" => {
                     out.entry("signin").or_insert(json!(true));
                 }
+                // go-auth0 (2025): …_SMS_Connection, …_Custom_SMS_Connection and
+                // …_Email_Connection made without options show brute-force protection on.
+                "sms" | "email" => {
+                    out.entry("brute_force_protection").or_insert(json!(true));
+                }
                 _ => {}
             }
             signing_cert(strategy, &mut out);
@@ -296,6 +301,12 @@ fn kept_on_patch(strategy: &str) -> &'static [&'static str] {
         "google-apps" => &["map_user_id_to_id", "handle_login_from_social"],
         // TestAccConnectionADFS: `thumbprints` survives a PATCH without it.
         "adfs" => &["thumbprints"],
+        // go-auth0 (2025) …_Update_…_AD_Connection: `ips` (null) survives a PATCH without it.
+        "ad" => &["ips"],
+        // go-auth0 (2025) …_Update_…_{LinkedIn,Wordpress,WindowsLive}_Connection: the flag a
+        // new connection gets survives a PATCH without it.
+        "linkedin" | "wordpress" => &["profile"],
+        "windowslive" => &["signin"],
         // TestAccConnectionPingFederate: what Auth0 derived from `signingCert`.
         "pingfederate" => &["cert", "thumbprints", "expires", "subject"],
         _ => &[],
@@ -413,6 +424,13 @@ fn flagged(opts: &Map<String, Value>, table: &[(&str, &str)]) -> Vec<Value> {
         .collect()
 }
 
+/// Whether the options ask for strategy version 2 or later (absent: version 1).
+fn is_v2(opts: &Map<String, Value>) -> bool {
+    opts.get("strategy_version")
+        .and_then(Value::as_i64)
+        .is_some_and(|v| v >= 2)
+}
+
 fn is_on(opts: &Map<String, Value>, key: &str) -> bool {
     opts.get(key) == Some(&Value::Bool(true))
 }
@@ -486,8 +504,37 @@ fn derive(strategy: &str, opts: &mut Map<String, Value>) {
     let scope = match strategy {
         "github" => Value::Array(flagged(opts, GITHUB)),
         "google-oauth2" => Value::Array(flagged(opts, GOOGLE)),
-        "windowslive" => Value::Array(flagged(opts, WINDOWSLIVE)),
-        "linkedin" => Value::Array(flagged(opts, LINKEDIN)),
+        "windowslive" => {
+            // Before strategy version 2 (Microsoft Graph), `signin` asks for `wl.signin`
+            // (go-auth0 …_WindowsLive_Connection made without options; with version 2 the
+            // same flag asks for nothing: TestAccConnectionWindowslive, and the go-auth0 PATCH).
+            let mut s = Vec::new();
+            if !is_v2(opts) && is_on(opts, "signin") {
+                s.push(json!("wl.signin"));
+            }
+            s.extend(flagged(opts, WINDOWSLIVE));
+            Value::Array(s)
+        }
+        "linkedin" => {
+            // Before strategy version 2, `profile` asks for `r_basicprofile` (go-auth0
+            // …_LinkedIn_Connection made without options); from version 2, `r_liteprofile`
+            // (TestAccConnectionLinkedin, and the go-auth0 PATCH to version 2).
+            let mut s: Vec<Value> = flagged(opts, LINKEDIN);
+            if !is_v2(opts) {
+                for v in &mut s {
+                    if v == "r_liteprofile" {
+                        *v = json!("r_basicprofile");
+                    }
+                }
+                let mut seen = Vec::new();
+                s.retain(|v| {
+                    let fresh = !seen.contains(v);
+                    seen.push(v.clone());
+                    fresh
+                });
+            }
+            Value::Array(s)
+        }
         "wordpress" => Value::Array(flagged(opts, WORDPRESS)),
         // Salesforce strategies: `scope: []` whatever was sent (go-auth0 …_SalesForce_Connection,
         // Terraform provider TestAccConnectionSalesforce); no permission flags were recorded.
@@ -687,7 +734,9 @@ mod tests {
         // Terraform provider TestAccConnectionLinkedin (create, then PATCH with email off).
         let o = on_create(
             "linkedin",
-            obj(json!({"email": true, "profile": true, "basic_profile": true})),
+            obj(
+                json!({"strategy_version": 2, "email": true, "profile": true, "basic_profile": true}),
+            ),
             "h",
         );
         assert_eq!(
@@ -697,7 +746,9 @@ mod tests {
         let o = on_patch(
             "linkedin",
             &Value::Object(o),
-            obj(json!({"email": false, "profile": true, "basic_profile": true})),
+            obj(
+                json!({"strategy_version": 2, "email": false, "profile": true, "basic_profile": true}),
+            ),
         );
         assert_eq!(o["scope"], json!(["r_liteprofile", "r_basicprofile"]));
         // go-auth0 …_Wordpress_Connection: a sent scope gives way to the flags.
@@ -713,8 +764,9 @@ mod tests {
             let o = on_create(strategy, obj(json!({"client_id": "c"})), "h");
             assert_eq!(o["scope"], json!([]), "{strategy}");
         }
-        // go-auth0 …_WindowsLive_Connection: signin defaults to true.
-        let o = on_create("windowslive", Map::new(), "h");
+        // go-auth0 …_Create_…_WindowsLive_Connection (strategy version 2 sent): signin
+        // defaults to true and asks for nothing.
+        let o = on_create("windowslive", obj(json!({"strategy_version": 2})), "h");
         assert_eq!(o["signin"], true);
         assert_eq!(o["scope"], json!([]));
         // Terraform provider TestAccConnectionApple; go-auth0 …_Apple_Connection (no flags).
@@ -869,5 +921,53 @@ mod tests {
         let o = on_patch("oidc", &cur, obj(json!({"client_id": "x"})));
         assert_eq!(o["attribute_map"], json!({"mapping_mode": "bind_all"}));
         assert_eq!(o["connection_settings"], json!({"pkce": "disabled"}));
+    }
+
+    /// go-auth0 (2025) recordings of social and passwordless connections made without options
+    /// and then patched to strategy version 2; Terraform's recordings at version 2.
+    #[test]
+    fn scopes_follow_the_strategy_version() {
+        let live = on_create("windowslive", Map::new(), "h");
+        assert_eq!(live["scope"], json!(["wl.signin"]));
+        let patched = on_patch(
+            "windowslive",
+            &Value::Object(live),
+            obj(json!({"strategy_version": 2})),
+        );
+        assert_eq!(patched["signin"], json!(true));
+        assert_eq!(patched["scope"], json!([]));
+        let v2 = on_create(
+            "windowslive",
+            obj(json!({"strategy_version": 2, "signin": true, "graph_user": true})),
+            "h",
+        );
+        assert_eq!(
+            v2["scope"],
+            json!(["https://graph.microsoft.com/User.Read"])
+        );
+
+        let linked = on_create("linkedin", Map::new(), "h");
+        assert_eq!(linked["scope"], json!(["r_basicprofile"]));
+        let patched = on_patch(
+            "linkedin",
+            &Value::Object(linked),
+            obj(json!({"strategy_version": 2})),
+        );
+        assert_eq!(patched["profile"], json!(true));
+        assert_eq!(patched["scope"], json!(["r_liteprofile"]));
+
+        for strategy in ["sms", "email"] {
+            assert_eq!(
+                on_create(strategy, Map::new(), "h")["brute_force_protection"],
+                json!(true)
+            );
+        }
+        let ad = on_create("ad", Map::new(), "h");
+        let patched = on_patch(
+            "ad",
+            &Value::Object(ad),
+            obj(json!({"strategy_version": 2})),
+        );
+        assert_eq!(patched["ips"], Value::Null);
     }
 }
