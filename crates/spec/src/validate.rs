@@ -337,6 +337,23 @@ fn recorded_corrections(spec: &mut Value) {
             *def = serde_json::json!({"anyOf": [inner, {"type": "null"}]});
         }
     }
+    // A rendering filter names a client, domain or organization by `id`, by `metadata`, or by
+    // both: Auth0 accepts (and echoes) both together (recorded: go-auth0
+    // TestPromptManager_ListRendering, a client filter `{"id": …, "metadata": {…}}`), which the
+    // spec's `oneOf` of two closed schemas refuses.
+    for kind in ["Client", "Domain", "Organization"] {
+        if let Some(def) = spec.pointer_mut(&format!("/components/schemas/Acul{kind}Filter")) {
+            *def = serde_json::json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "id": {"type": "string"},
+                    "metadata": {"$ref": format!("#/components/schemas/Acul{kind}Metadata")}
+                },
+                "anyOf": [{"required": ["id"]}, {"required": ["metadata"]}]
+            });
+        }
+    }
     for (family, prop, create, update) in ADDED {
         for (schema, def) in [("Create", create), ("Update", update)] {
             if let (Some(props), Ok(def)) = (
