@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
-    atomically, clients, connections as conns,
+    atomically, clients, connections as conns, docs,
     organizations::{self, InvitationRow},
 };
 
@@ -113,12 +113,29 @@ async fn post_invitations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             "The specified client_id ({client_id}) does not allow organizations."
         )));
     }
-    let Some(login) = client
+    // The link opens the application's login route, else the tenant's default login route
+    // (`default_redirection_uri`; recorded: go-auth0 TestOrganizationManager_CreateInvitation,
+    // a client without `initiate_login_uri` on a tenant with one).
+    let tenant_route = docs::get(
+        db,
+        tenant,
+        gatehouse_store::tenants::SETTINGS_KIND,
+        gatehouse_store::tenants::SETTINGS_ID,
+    )
+    .await?
+    .and_then(|s| {
+        s.get("default_redirection_uri")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let login_route = client
         .body
         .get("initiate_login_uri")
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    else {
+        .map(str::to_owned)
+        .or(tenant_route)
+        .filter(|s| !s.is_empty());
+    let Some(login) = login_route.as_deref() else {
         return Err(Error::bad_body(
             "A default login route is required to generate the invitation url.",
         ));
