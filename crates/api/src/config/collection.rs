@@ -175,14 +175,9 @@ impl Collection {
         }
         if let Some(op) = self.patch {
             reg.add(op, move |ctx, input| async move {
-                let id = input.path(self.id_param);
                 let body = Value::Object(input.body_object());
-                let how = self.merge;
                 let obj = self
-                    .update(&ctx, id, move |cur| {
-                        merge(cur, &body, how);
-                        Ok(())
-                    })
+                    .patch_object(&ctx, input.path(self.id_param), &body)
                     .await?;
                 Ok(Reply::json(self.shown(obj)))
             });
@@ -387,6 +382,16 @@ impl Collection {
         })
         .await
         .inspect(|_| self.was_written(ctx))
+    }
+
+    /// Applies a PATCH body to an object with the descriptor's merge (see [`Self::update`]).
+    pub async fn patch_object(&self, ctx: &Ctx, id: &str, body: &Value) -> Result<Value, Error> {
+        let how = self.merge;
+        self.update(ctx, id, move |cur| {
+            merge(cur, body, how);
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes an object and frees what it held; `missing` when there is none.

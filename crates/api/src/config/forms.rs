@@ -308,12 +308,7 @@ async fn create_connection(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 
 async fn patch_connection(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = Value::Object(input.body_object());
-    let conn = VAULT
-        .update(&ctx, input.path("id"), |cur| {
-            super::merge(cur, &body, super::Merge::Shallow);
-            Ok(())
-        })
-        .await?;
+    let conn = VAULT.patch_object(&ctx, input.path("id"), &body).await?;
     Ok(Reply::json(written_connection(conn)))
 }
 

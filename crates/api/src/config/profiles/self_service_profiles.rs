@@ -158,10 +158,7 @@ async fn patch(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = Value::Object(input.body_object());
     referenced_profile(&ctx, &body).await?;
     let obj = PROFILES
-        .update(&ctx, id, |cur| {
-            super::super::merge(cur, &body, super::super::Merge::Shallow);
-            Ok(())
-        })
+        .patch_object(&ctx, id, &body)
         .await
         .map_err(named(id))?;
     Ok(Reply::json(PROFILES.shown(obj)))
