@@ -1,0 +1,704 @@
+//! Auth0 Actions in an embedded JavaScript engine (QuickJS through `rquickjs`).
+//!
+//! An Action is CommonJS code exporting one handler per trigger
+//! (`exports.onExecutePostLogin = async (event, api) => {…}`). [`Engine::compile`] checks the
+//! code's syntax; [`Engine::run`] runs the trigger's handler with the event (plus
+//! `event.secrets`) and an `api` object offering the methods Auth0 documents for that trigger.
+//! What the handler asks for through `api` comes back as [`Command`]s, in call order; the engine
+//! applies nothing itself.
+//!
+//! Isolation: every run gets a fresh JavaScript context (no global survives a run). The QuickJS
+//! runtime underneath is kept per worker thread and reused; one that hit the memory limit or the
+//! wall deadline is thrown away. Limits: wall time (interrupt handler), memory (the runtime's
+//! allocation limit), stack depth, and for `fetch` a timeout, a body size cap and the public-address
+//! rule (`gatehouse_core::net::is_public`). No file, process or module access: `require` throws
+//! "Cannot find module".
+//!
+//! Precompilation: rquickjs only loads bytecode through `unsafe` calls, which the workspace
+//! forbids, so [`Compiled`] keeps the checked source and each run parses it again (QuickJS
+//! parses an Action of a few kilobytes in microseconds).
+//!
+//! `api.cache` lives for one execution only (get sees what set stored in the same run); each
+//! set/delete is also reported as [`Command::CacheSet`]/[`Command::CacheDelete`] so a caller may
+//! persist them. Timers (`setTimeout`) run once the microtask queue is empty, earliest first.
+
+mod fetch;
+
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Exception, Function, Object, Runtime, Value,
+    context::EvalOptions, promise::PromiseState,
+};
+use serde::{Deserialize, Serialize};
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// What one execution may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall time of one execution (Auth0's per-trigger limit is 20 s).
+    pub wall: Duration,
+    /// Memory of one execution (the QuickJS runtime's allocation limit).
+    pub memory: usize,
+    /// JavaScript stack size.
+    pub stack: usize,
+    /// Timeout of one `fetch` (never past the wall deadline).
+    pub fetch_timeout: Duration,
+    /// Largest `fetch` response body.
+    pub fetch_max_bytes: usize,
+    /// Logs kept per execution (the rest is cut).
+    pub logs_max_bytes: usize,
+    /// Whether `fetch` may reach loopback, private and other non-public addresses.
+    pub allow_private_fetch: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall: Duration::from_secs(20),
+            memory: 64 * 1024 * 1024,
+            stack: 1024 * 1024,
+            fetch_timeout: Duration::from_secs(10),
+            fetch_max_bytes: 1024 * 1024,
+            logs_max_bytes: 256 * 1024,
+            allow_private_fetch: false,
+        }
+    }
+}
+
+/// Runs Actions; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    limits: Arc<Limits>,
+}
+
+/// Checked Action code; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Compiled(Arc<str>);
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Compiled").field(&self.0.len()).finish()
+    }
+}
+
+/// The Action triggers the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    PostLogin,
+    CredentialsExchange,
+    PreUserRegistration,
+    PostUserRegistration,
+    PostChangePassword,
+    SendPhoneMessage,
+    PasswordResetPostChallenge,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 7] = [
+        Trigger::PostLogin,
+        Trigger::CredentialsExchange,
+        Trigger::PreUserRegistration,
+        Trigger::PostUserRegistration,
+        Trigger::PostChangePassword,
+        Trigger::SendPhoneMessage,
+        Trigger::PasswordResetPostChallenge,
+    ];
+
+    /// The trigger's id as Auth0 names it (`post-login`, …).
+    pub fn id(self) -> &'static str {
+        match self {
+            Trigger::PostLogin => "post-login",
+            Trigger::CredentialsExchange => "credentials-exchange",
+            Trigger::PreUserRegistration => "pre-user-registration",
+            Trigger::PostUserRegistration => "post-user-registration",
+            Trigger::PostChangePassword => "post-change-password",
+            Trigger::SendPhoneMessage => "send-phone-message",
+            Trigger::PasswordResetPostChallenge => "password-reset-post-challenge",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Self> {
+        Trigger::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The export the trigger calls.
+    pub fn handler(self) -> &'static str {
+        match self {
+            Trigger::PostLogin => "onExecutePostLogin",
+            Trigger::CredentialsExchange => "onExecuteCredentialsExchange",
+            Trigger::PreUserRegistration => "onExecutePreUserRegistration",
+            Trigger::PostUserRegistration => "onExecutePostUserRegistration",
+            Trigger::PostChangePassword => "onExecutePostChangePassword",
+            Trigger::SendPhoneMessage => "onExecuteSendPhoneMessage",
+            Trigger::PasswordResetPostChallenge => "onExecutePostChallenge",
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    pub outcome: Outcome,
+    /// What the handler asked for through `api`, in call order (also when it failed after).
+    pub commands: Vec<Command>,
+    pub logs: String,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Outcome {
+    Ok,
+    Error {
+        name: String,
+        message: String,
+        stack: Option<String>,
+    },
+    Timeout,
+    OutOfMemory,
+    /// The code does not export the trigger's handler.
+    NoHandler,
+}
+
+/// One `api` call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Command {
+    /// post-login and password-reset-post-challenge `api.access.deny(reason)` (no code);
+    /// credentials-exchange `api.access.deny(code, reason)`.
+    AccessDeny {
+        code: Option<String>,
+        reason: String,
+    },
+    AccessTokenSetCustomClaim {
+        name: String,
+        value: serde_json::Value,
+    },
+    IdTokenSetCustomClaim {
+        name: String,
+        value: serde_json::Value,
+    },
+    AccessTokenAddScope {
+        scope: String,
+    },
+    AccessTokenRemoveScope {
+        scope: String,
+    },
+    MultifactorEnable {
+        provider: String,
+        options: serde_json::Value,
+    },
+    UserSetAppMetadata {
+        name: String,
+        value: serde_json::Value,
+    },
+    UserSetUserMetadata {
+        name: String,
+        value: serde_json::Value,
+    },
+    RedirectSendUserTo {
+        url: String,
+        query: serde_json::Value,
+    },
+    /// pre-user-registration `api.validation.error(code, message)`.
+    ValidationError {
+        code: String,
+        message: String,
+    },
+    /// pre-user-registration `api.access.deny(reason, userMessage)`: `reason` is for the
+    /// tenant's logs, `user_message` for the end user.
+    RegistrationDeny {
+        reason: String,
+        user_message: Option<String>,
+    },
+    /// `api.cache.set(key, value, {ttl | expires_at})`; `expires_at` in ms since the epoch
+    /// (15 minutes from the call when neither is given).
+    CacheSet {
+        key: String,
+        value: String,
+        expires_at: i64,
+    },
+    /// `api.cache.delete(key)`.
+    CacheDelete {
+        key: String,
+    },
+}
+
+/// The state of one execution shared by the host functions.
+struct Run {
+    limits: Arc<Limits>,
+    deadline: Instant,
+    logs: RefCell<String>,
+    logs_full: Cell<bool>,
+    commands: RefCell<Vec<Command>>,
+}
+
+impl Run {
+    fn log(&self, line: &str) {
+        if self.logs_full.get() {
+            return;
+        }
+        let mut logs = self.logs.borrow_mut();
+        let room = self.limits.logs_max_bytes.saturating_sub(logs.len());
+        let need = line.len() + 1;
+        if need <= room {
+            logs.push_str(line);
+            logs.push('\n');
+        } else {
+            let mut cut = room;
+            while cut > 0 && !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            logs.push_str(&line[..cut]);
+            self.logs_full.set(true);
+        }
+    }
+}
+
+/// A QuickJS runtime kept by one thread, with the deadline its interrupt handler checks.
+struct Worker {
+    rt: Runtime,
+    deadline: Rc<Cell<Instant>>,
+    interrupted: Rc<Cell<bool>>,
+    runs: u32,
+}
+
+impl Worker {
+    fn new() -> Result<Self, String> {
+        let rt =
+            Runtime::new().map_err(|e| format!("the JavaScript runtime could not start: {e}"))?;
+        let deadline = Rc::new(Cell::new(Instant::now()));
+        let interrupted = Rc::new(Cell::new(false));
+        let (d, i) = (deadline.clone(), interrupted.clone());
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            if i.get() || Instant::now() >= d.get() {
+                i.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        Ok(Worker {
+            rt,
+            deadline,
+            interrupted,
+            runs: 0,
+        })
+    }
+
+    fn arm(&self, limits: &Limits, deadline: Instant) {
+        self.rt.set_memory_limit(limits.memory);
+        self.rt.set_max_stack_size(limits.stack);
+        self.deadline.set(deadline);
+        self.interrupted.set(false);
+    }
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's worker; the worker is dropped when `f` says it is spent.
+fn with_worker<R>(f: impl FnOnce(&mut Worker) -> (R, bool)) -> Result<R, String> {
+    let taken = WORKER.with(|w| w.borrow_mut().take());
+    let mut worker = match taken {
+        Some(w) => w,
+        None => Worker::new()?,
+    };
+    let (r, keep) = f(&mut worker);
+    if keep {
+        worker.runs = worker.runs.wrapping_add(1);
+        // Contexts are freed at the end of each run; cycles they left wait for a collection.
+        if worker.runs % 64 == 0 {
+            worker.rt.run_gc();
+        }
+        WORKER.with(|w| *w.borrow_mut() = Some(worker));
+    }
+    Ok(r)
+}
+
+impl Engine {
+    pub fn new(limits: Limits) -> Self {
+        Engine {
+            limits: Arc::new(limits),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks the code's syntax (it is compiled as the body of a CommonJS module function,
+    /// without running it). `Err` holds the message of the syntax error.
+    pub fn compile(&self, code: &str) -> Result<Compiled, String> {
+        let limits = self.limits.clone();
+        let checked = with_worker(|w| {
+            w.arm(&limits, Instant::now() + limits.wall);
+            let r = match Context::full(&w.rt) {
+                Ok(context) => context.with(|ctx| match factory(&ctx, code, true) {
+                    Ok(_) => Ok(()),
+                    Err(e) => compile_message(&ctx, e),
+                }),
+                Err(e) => Err(format!("the code could not be compiled: {e}")),
+            };
+            let spent = w.interrupted.get();
+            (r, !spent)
+        })?;
+        checked.map(|()| Compiled(Arc::from(code)))
+    }
+
+    /// Runs the handler of `trigger` exported by the code with the event (its `secrets` set from
+    /// `secrets`). Runs on the blocking pool; never panics.
+    pub async fn run(
+        &self,
+        compiled: &Compiled,
+        trigger: Trigger,
+        event: serde_json::Value,
+        secrets: &[(String, String)],
+    ) -> Execution {
+        let limits = self.limits.clone();
+        let code = compiled.0.clone();
+        let secrets = secrets.to_vec();
+        let started = Instant::now();
+        match tokio::task::spawn_blocking(move || execute(limits, &code, trigger, event, &secrets))
+            .await
+        {
+            Ok(e) => e,
+            Err(_) => Execution {
+                outcome: Outcome::Error {
+                    name: "InternalError".into(),
+                    message: "the Action's execution failed".into(),
+                    stack: None,
+                },
+                commands: Vec::new(),
+                logs: String::new(),
+                duration: started.elapsed(),
+            },
+        }
+    }
+
+    /// [`Engine::run`] on the calling thread (which it blocks): for callers that are already on a
+    /// blocking thread, and for benchmarks.
+    pub fn run_blocking(
+        &self,
+        compiled: &Compiled,
+        trigger: Trigger,
+        event: serde_json::Value,
+        secrets: &[(String, String)],
+    ) -> Execution {
+        execute(self.limits.clone(), &compiled.0, trigger, event, secrets)
+    }
+}
+
+const WRAP_HEAD: &str = "(function (exports, require, module, __filename, __dirname) {";
+const WRAP_TAIL: &str = "\n})";
+
+/// The module function of the code, `function (exports, require, module, __filename,
+/// __dirname) { <code> }` as Node wraps CommonJS (sloppy mode; the code starts on line 1 of
+/// `action.js`). With `guard` the script starts with a `throw`, so parsing it checks the syntax
+/// and nothing runs, even code that closes the wrapper early; without it, code that escapes the
+/// wrapper runs in the execution's own context, where the handler would run anyway.
+fn factory<'js>(ctx: &Ctx<'js>, code: &str, guard: bool) -> rquickjs::Result<Value<'js>> {
+    let mut src = String::with_capacity(code.len() + 96);
+    if guard {
+        src.push_str("throw 0;");
+    }
+    src.push_str(WRAP_HEAD);
+    src.push_str(code);
+    src.push_str(WRAP_TAIL);
+    let mut opts = EvalOptions::default();
+    opts.strict = false;
+    opts.filename = Some("action.js".into());
+    ctx.eval_with_options(src, opts)
+}
+
+/// `Ok` for the guard's own `throw 0` (the code parsed), else the syntax error's message.
+fn compile_message(ctx: &Ctx<'_>, e: rquickjs::Error) -> Result<(), String> {
+    Err(match Err::<(), _>(e).catch(ctx) {
+        Err(CaughtError::Value(v)) if v.as_int() == Some(0) => return Ok(()),
+        Err(CaughtError::Exception(x)) => {
+            let name: String = x
+                .get::<_, String>("name")
+                .unwrap_or_else(|_| "SyntaxError".into());
+            let msg = x.message().unwrap_or_default();
+            let at = x
+                .stack()
+                .and_then(|s| s.lines().next().map(|l| l.trim().to_owned()))
+                .filter(|l| !l.is_empty());
+            match at {
+                Some(at) => format!("{name}: {msg} ({at})"),
+                None => format!("{name}: {msg}"),
+            }
+        }
+        Err(CaughtError::Value(v)) => format!("the code could not be compiled: {v:?}"),
+        Err(CaughtError::Error(e)) => format!("the code could not be compiled: {e}"),
+        Ok(()) => "the code could not be compiled".into(),
+    })
+}
+
+/// How the JavaScript part of a run ended (interruption and memory are told by the worker).
+enum Flow {
+    Ok,
+    NoHandler,
+    Error {
+        name: String,
+        message: String,
+        stack: Option<String>,
+    },
+    /// Aborted: the engine itself failed (out of memory, interrupted, …).
+    Aborted(String),
+}
+
+fn execute(
+    limits: Arc<Limits>,
+    code: &str,
+    trigger: Trigger,
+    mut event: serde_json::Value,
+    secrets: &[(String, String)],
+) -> Execution {
+    let started = Instant::now();
+    let deadline = started + limits.wall;
+    if let serde_json::Value::Object(o) = &mut event {
+        let s: serde_json::Map<String, serde_json::Value> = secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        o.insert("secrets".into(), serde_json::Value::Object(s));
+    }
+    let event = event.to_string();
+    let run = Rc::new(Run {
+        limits: limits.clone(),
+        deadline,
+        logs: RefCell::new(String::new()),
+        logs_full: Cell::new(false),
+        commands: RefCell::new(Vec::new()),
+    });
+    let outcome = with_worker(|w| {
+        w.arm(&limits, deadline);
+        let flow = match Context::full(&w.rt) {
+            Ok(context) => context.with(|ctx| drive(&ctx, &run, code, trigger, &event)),
+            Err(e) => Flow::Aborted(e.to_string()),
+        };
+        let interrupted = w.interrupted.get();
+        let usage = w.rt.memory_usage();
+        let near_limit = usage.malloc_size as u128 * 10 >= limits.memory as u128 * 9;
+        let oom = |f: &Flow| match f {
+            Flow::Aborted(m) => m.contains("out of memory") || m.contains("Allocation"),
+            Flow::Error { name, message, .. } => {
+                name == "InternalError" && message.contains("out of memory")
+            }
+            _ => false,
+        };
+        let outcome = if interrupted {
+            Outcome::Timeout
+        } else if oom(&flow) || (near_limit && !matches!(flow, Flow::Ok | Flow::NoHandler)) {
+            Outcome::OutOfMemory
+        } else {
+            match flow {
+                Flow::Ok => Outcome::Ok,
+                Flow::NoHandler => Outcome::NoHandler,
+                Flow::Error {
+                    name,
+                    message,
+                    stack,
+                } => Outcome::Error {
+                    name,
+                    message,
+                    stack,
+                },
+                Flow::Aborted(m) => Outcome::Error {
+                    name: "InternalError".into(),
+                    message: m,
+                    stack: None,
+                },
+            }
+        };
+        let spent = matches!(outcome, Outcome::Timeout | Outcome::OutOfMemory);
+        (outcome, !spent)
+    });
+    let outcome = outcome.unwrap_or_else(|m| Outcome::Error {
+        name: "InternalError".into(),
+        message: m,
+        stack: None,
+    });
+    let logs = run.logs.take();
+    let commands = run.commands.take();
+    Execution {
+        outcome,
+        commands,
+        logs,
+        duration: started.elapsed(),
+    }
+}
+
+/// Sets the context up, runs the handler and drives its promise to the end.
+fn drive(ctx: &Ctx<'_>, run: &Rc<Run>, code: &str, trigger: Trigger, event: &str) -> Flow {
+    match drive_inner(ctx, run, code, trigger, event) {
+        Ok(flow) => flow,
+        Err(e) => thrown(ctx, e, None),
+    }
+}
+
+/// A failed call: the exception described by the prelude's `describe` when there is one.
+fn thrown<'js>(ctx: &Ctx<'js>, e: rquickjs::Error, describe: Option<&Function<'js>>) -> Flow {
+    match Err::<(), _>(e).catch(ctx) {
+        Err(CaughtError::Exception(x)) => describe_value(ctx, x.into_value(), describe),
+        Err(CaughtError::Value(v)) => describe_value(ctx, v, describe),
+        Err(CaughtError::Error(e)) => Flow::Aborted(e.to_string()),
+        Ok(()) => Flow::Aborted("unknown failure".into()),
+    }
+}
+
+fn describe_value<'js>(ctx: &Ctx<'js>, v: Value<'js>, describe: Option<&Function<'js>>) -> Flow {
+    if let Some(d) = describe
+        && let Ok(s) = d.call::<_, String>((v.clone(),))
+        && let Ok((name, message, stack)) =
+            serde_json::from_str::<(String, String, Option<String>)>(&s)
+    {
+        return Flow::Error {
+            name,
+            message,
+            stack,
+        };
+    }
+    let _ = ctx.catch();
+    if let Some(x) = v.as_exception() {
+        let name = x
+            .get::<_, String>("name")
+            .unwrap_or_else(|_| "Error".into());
+        let message = x.message().unwrap_or_default();
+        if name == "InternalError" && message.contains("out of memory") {
+            return Flow::Aborted("out of memory".into());
+        }
+        return Flow::Error {
+            name,
+            message,
+            stack: x.stack(),
+        };
+    }
+    if v.is_null() || v.is_undefined() {
+        // QuickJS throws null when it cannot even allocate the error.
+        return Flow::Aborted("an exception without value (out of memory?)".into());
+    }
+    Flow::Error {
+        name: "Error".into(),
+        message: format!("{v:?}"),
+        stack: None,
+    }
+}
+
+fn drive_inner<'js>(
+    ctx: &Ctx<'js>,
+    run: &Rc<Run>,
+    code: &str,
+    trigger: Trigger,
+    event: &str,
+) -> rquickjs::Result<Flow> {
+    let host = host_object(ctx, run)?;
+    let prelude: Function = ctx.eval(PRELUDE)?;
+    let kit: Object = prelude.call((host, trigger.id()))?;
+    let describe: Function = kit.get("describe")?;
+    let factory = match factory(ctx, code, false) {
+        Ok(f) => f,
+        Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
+    };
+    let event = ctx.json_parse(event)?;
+    let start: Function = kit.get("run")?;
+    let tick: Function = kit.get("tick")?;
+    let promise: Value = match start.call((factory, trigger.handler(), event)) {
+        Ok(p) => p,
+        Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
+    };
+    if promise.is_null() {
+        return Ok(Flow::NoHandler);
+    }
+    let Some(promise) = promise.into_promise() else {
+        return Ok(Flow::Aborted("the handler did not start".into()));
+    };
+    loop {
+        match promise.state() {
+            PromiseState::Resolved => return Ok(Flow::Ok),
+            PromiseState::Rejected => {
+                return Ok(match promise.result::<Value>() {
+                    Some(Err(e)) => thrown(ctx, e, Some(&describe)),
+                    _ => Flow::Aborted("the handler's promise failed".into()),
+                });
+            }
+            PromiseState::Pending => {
+                if ctx.execute_pending_job() {
+                    continue;
+                }
+                if Instant::now() >= run.deadline {
+                    return Ok(Flow::Aborted("interrupted".into()));
+                }
+                match tick.call::<_, bool>(()) {
+                    Ok(true) => continue,
+                    // Nothing left that could settle the promise: it never will, which Auth0
+                    // would see as the wall limit.
+                    Ok(false) => return Ok(Flow::Aborted("the handler never finished".into())),
+                    Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
+                }
+            }
+        }
+    }
+}
+
+/// The functions the prelude reaches the host through (kept in its closure, never global).
+fn host_object<'js>(ctx: &Ctx<'js>, run: &Rc<Run>) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+    let r = run.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |line: String| r.log(&line))?,
+    )?;
+    let r = run.clone();
+    host.set(
+        "cmd",
+        Function::new(ctx.clone(), move |json: String| {
+            if let Ok(c) = serde_json::from_str::<Command>(&json) {
+                r.commands.borrow_mut().push(c);
+            }
+        })?,
+    )?;
+    let r = run.clone();
+    host.set(
+        "sleep",
+        Function::new(ctx.clone(), move |ms: f64| {
+            let left = r.deadline.saturating_duration_since(Instant::now());
+            let want = if ms.is_finite() && ms > 0.0 {
+                Duration::from_secs_f64((ms / 1000.0).min(3600.0))
+            } else {
+                Duration::ZERO
+            };
+            std::thread::sleep(want.min(left));
+        })?,
+    )?;
+    let r = run.clone();
+    host.set(
+        "fetch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  url: String,
+                  method: String,
+                  headers: String,
+                  body: Option<String>|
+                  -> rquickjs::Result<String> {
+                let headers: Vec<(String, String)> =
+                    serde_json::from_str(&headers).unwrap_or_default();
+                fetch::fetch(&r.limits, r.deadline, &url, &method, &headers, body)
+                    .map_err(|m| Exception::throw_type(&ctx, &m))
+            },
+        )?,
+    )?;
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests;
