@@ -23,6 +23,7 @@
 //! persist them. Timers (`setTimeout`) run once the microtask queue is empty, earliest first.
 
 mod fetch;
+mod host;
 
 use std::{
     cell::{Cell, RefCell},
@@ -32,12 +33,10 @@ use std::{
 };
 
 use rquickjs::{
-    CatchResultExt, CaughtError, Context, Ctx, Exception, Function, Object, Runtime, Value,
-    context::EvalOptions, promise::PromiseState,
+    CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value,
+    context::EvalOptions, convert::Coerced, function::This, promise::PromiseState,
 };
 use serde::{Deserialize, Serialize};
-
-const PRELUDE: &str = include_str!("prelude.js");
 
 /// What one execution may use.
 #[derive(Debug, Clone)]
@@ -237,6 +236,10 @@ struct Run {
     logs: RefCell<String>,
     logs_full: Cell<bool>,
     commands: RefCell<Vec<Command>>,
+    /// `api.cache` of this execution: key → (value, expires_at in ms).
+    cache: RefCell<std::collections::HashMap<String, (String, i64)>>,
+    /// Whether kit.js (fetch, timers) was loaded in this execution.
+    kit_loaded: Cell<bool>,
 }
 
 impl Run {
@@ -451,7 +454,7 @@ enum Flow {
         message: String,
         stack: Option<String>,
     },
-    /// Aborted: the engine itself failed (out of memory, interrupted, …).
+    /// The engine itself failed (out of memory, interrupted, …).
     Aborted(String),
 }
 
@@ -478,6 +481,8 @@ fn execute(
         logs: RefCell::new(String::new()),
         logs_full: Cell::new(false),
         commands: RefCell::new(Vec::new()),
+        cache: RefCell::new(Default::default()),
+        kit_loaded: Cell::new(false),
     });
     let outcome = with_worker(|w| {
         w.arm(&limits, deadline);
@@ -541,54 +546,62 @@ fn execute(
 fn drive(ctx: &Ctx<'_>, run: &Rc<Run>, code: &str, trigger: Trigger, event: &str) -> Flow {
     match drive_inner(ctx, run, code, trigger, event) {
         Ok(flow) => flow,
-        Err(e) => thrown(ctx, e, None),
+        Err(e) => thrown(ctx, e),
     }
 }
 
-/// A failed call: the exception described by the prelude's `describe` when there is one.
-fn thrown<'js>(ctx: &Ctx<'js>, e: rquickjs::Error, describe: Option<&Function<'js>>) -> Flow {
+/// A failed call, described.
+fn thrown<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> Flow {
     match Err::<(), _>(e).catch(ctx) {
-        Err(CaughtError::Exception(x)) => describe_value(ctx, x.into_value(), describe),
-        Err(CaughtError::Value(v)) => describe_value(ctx, v, describe),
+        Err(CaughtError::Exception(x)) => describe(ctx, x.into_value()),
+        Err(CaughtError::Value(v)) => describe(ctx, v),
         Err(CaughtError::Error(e)) => Flow::Aborted(e.to_string()),
         Ok(()) => Flow::Aborted("unknown failure".into()),
     }
 }
 
-fn describe_value<'js>(ctx: &Ctx<'js>, v: Value<'js>, describe: Option<&Function<'js>>) -> Flow {
-    if let Some(d) = describe
-        && let Ok(s) = d.call::<_, String>((v.clone(),))
-        && let Ok((name, message, stack)) =
-            serde_json::from_str::<(String, String, Option<String>)>(&s)
+/// A thrown value as name, message and stack (Node's `Name: message` line first).
+fn describe<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Flow {
+    if v.is_null() || v.is_undefined() {
+        // QuickJS throws null when it cannot even allocate the error.
+        return Flow::Aborted("an exception without value (out of memory?)".into());
+    }
+    if let Some(o) = v.as_object()
+        && o.contains_key("message").unwrap_or(false)
     {
+        let name = o
+            .get::<_, Coerced<String>>("name")
+            .map(|c| c.0)
+            .unwrap_or_else(|_| "Error".into());
+        let message = o
+            .get::<_, Coerced<String>>("message")
+            .map(|c| c.0)
+            .unwrap_or_default();
+        let _ = ctx.catch();
+        if name == "InternalError" && message.contains("out of memory") {
+            return Flow::Aborted("out of memory".into());
+        }
+        let stack = o
+            .get::<_, Option<String>>("stack")
+            .ok()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{name}: {message}\n{}", s.trim_end_matches('\n')));
+        let _ = ctx.catch();
         return Flow::Error {
             name,
             message,
             stack,
         };
     }
+    let message = v
+        .get::<Coerced<String>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|_| format!("[{}]", v.type_name()));
     let _ = ctx.catch();
-    if let Some(x) = v.as_exception() {
-        let name = x
-            .get::<_, String>("name")
-            .unwrap_or_else(|_| "Error".into());
-        let message = x.message().unwrap_or_default();
-        if name == "InternalError" && message.contains("out of memory") {
-            return Flow::Aborted("out of memory".into());
-        }
-        return Flow::Error {
-            name,
-            message,
-            stack: x.stack(),
-        };
-    }
-    if v.is_null() || v.is_undefined() {
-        // QuickJS throws null when it cannot even allocate the error.
-        return Flow::Aborted("an exception without value (out of memory?)".into());
-    }
     Flow::Error {
         name: "Error".into(),
-        message: format!("{v:?}"),
+        message,
         stack: None,
     }
 }
@@ -600,33 +613,50 @@ fn drive_inner<'js>(
     trigger: Trigger,
     event: &str,
 ) -> rquickjs::Result<Flow> {
-    let host = host_object(ctx, run)?;
-    let prelude: Function = ctx.eval(PRELUDE)?;
-    let kit: Object = prelude.call((host, trigger.id()))?;
-    let describe: Function = kit.get("describe")?;
-    let factory = match factory(ctx, code, false) {
-        Ok(f) => f,
-        Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
-    };
+    host::install(ctx, run)?;
+    let api = host::api(ctx, run, trigger)?;
     let event = ctx.json_parse(event)?;
-    let start: Function = kit.get("run")?;
-    let tick: Function = kit.get("tick")?;
-    let promise: Value = match start.call((factory, trigger.handler(), event)) {
-        Ok(p) => p,
-        Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
-    };
-    if promise.is_null() {
-        return Ok(Flow::NoHandler);
+    // The module: exports, then the handler the trigger calls.
+    let module = Object::new(ctx.clone())?;
+    let exports = Object::new(ctx.clone())?;
+    module.set("exports", exports.clone())?;
+    let require: Value = ctx.globals().get("require")?;
+    let loaded = factory(ctx, code, false).and_then(|f| {
+        let f: Function = f.get()?;
+        f.call::<_, Value>((
+            This(exports.clone()),
+            exports,
+            require,
+            module.clone(),
+            "/action.js",
+            "/",
+        ))
+    });
+    if let Err(e) = loaded {
+        return Ok(thrown(ctx, e));
     }
-    let Some(promise) = promise.into_promise() else {
-        return Ok(Flow::Aborted("the handler did not start".into()));
+    let handler = match module.get::<_, Value>("exports")?.as_object() {
+        Some(o) => o.get::<_, Value>(trigger.handler())?,
+        None => return Ok(Flow::NoHandler),
+    };
+    let Some(handler) = handler.as_function() else {
+        return Ok(Flow::NoHandler);
+    };
+    let ret: Value = match handler.call((event, api)) {
+        Ok(v) => v,
+        Err(e) => return Ok(thrown(ctx, e)),
+    };
+    let Some(promise) = ret.into_promise() else {
+        // A synchronous handler: done once the jobs it queued ran.
+        while ctx.execute_pending_job() {}
+        return Ok(Flow::Ok);
     };
     loop {
         match promise.state() {
             PromiseState::Resolved => return Ok(Flow::Ok),
             PromiseState::Rejected => {
                 return Ok(match promise.result::<Value>() {
-                    Some(Err(e)) => thrown(ctx, e, Some(&describe)),
+                    Some(Err(e)) => thrown(ctx, e),
                     _ => Flow::Aborted("the handler's promise failed".into()),
                 });
             }
@@ -637,67 +667,16 @@ fn drive_inner<'js>(
                 if Instant::now() >= run.deadline {
                     return Ok(Flow::Aborted("interrupted".into()));
                 }
-                match tick.call::<_, bool>(()) {
+                match host::tick(ctx, run) {
                     Ok(true) => continue,
                     // Nothing left that could settle the promise: it never will, which Auth0
                     // would see as the wall limit.
                     Ok(false) => return Ok(Flow::Aborted("the handler never finished".into())),
-                    Err(e) => return Ok(thrown(ctx, e, Some(&describe))),
+                    Err(e) => return Ok(thrown(ctx, e)),
                 }
             }
         }
     }
-}
-
-/// The functions the prelude reaches the host through (kept in its closure, never global).
-fn host_object<'js>(ctx: &Ctx<'js>, run: &Rc<Run>) -> rquickjs::Result<Object<'js>> {
-    let host = Object::new(ctx.clone())?;
-    let r = run.clone();
-    host.set(
-        "log",
-        Function::new(ctx.clone(), move |line: String| r.log(&line))?,
-    )?;
-    let r = run.clone();
-    host.set(
-        "cmd",
-        Function::new(ctx.clone(), move |json: String| {
-            if let Ok(c) = serde_json::from_str::<Command>(&json) {
-                r.commands.borrow_mut().push(c);
-            }
-        })?,
-    )?;
-    let r = run.clone();
-    host.set(
-        "sleep",
-        Function::new(ctx.clone(), move |ms: f64| {
-            let left = r.deadline.saturating_duration_since(Instant::now());
-            let want = if ms.is_finite() && ms > 0.0 {
-                Duration::from_secs_f64((ms / 1000.0).min(3600.0))
-            } else {
-                Duration::ZERO
-            };
-            std::thread::sleep(want.min(left));
-        })?,
-    )?;
-    let r = run.clone();
-    host.set(
-        "fetch",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  url: String,
-                  method: String,
-                  headers: String,
-                  body: Option<String>|
-                  -> rquickjs::Result<String> {
-                let headers: Vec<(String, String)> =
-                    serde_json::from_str(&headers).unwrap_or_default();
-                fetch::fetch(&r.limits, r.deadline, &url, &method, &headers, body)
-                    .map_err(|m| Exception::throw_type(&ctx, &m))
-            },
-        )?,
-    )?;
-    Ok(host)
 }
 
 #[cfg(test)]

@@ -558,3 +558,33 @@ fn per_run_cost() {
     let per = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     println!("per run: {per:.1} µs");
 }
+
+#[test]
+#[ignore]
+fn cost_breakdown() {
+    let rt = Runtime::new().unwrap();
+    let n = 2000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let c = Context::full(&rt).unwrap();
+        drop(c);
+    }
+    println!(
+        "context full: {:.1} µs",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    let t = Instant::now();
+    for _ in 0..n {
+        let c = Context::base(&rt).unwrap();
+        drop(c);
+    }
+    println!(
+        "context base: {:.1} µs",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    let t = Instant::now();
+    for _ in 0..n {
+        rt.run_gc();
+    }
+    println!("gc: {:.1} µs", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+}
