@@ -326,6 +326,24 @@ fn with_worker<R>(f: impl FnOnce(&mut Worker) -> (R, bool)) -> Result<R, String>
     Ok(r)
 }
 
+/// A fresh context with the language's built-ins, less `WeakRef`/`FinalizationRegistry` and
+/// `DOMException` (rarely used by Actions; each intrinsic costs on every run).
+fn new_context(rt: &Runtime) -> rquickjs::Result<Context> {
+    use rquickjs::context::intrinsic as i;
+    Context::custom::<(
+        i::Date,
+        i::Eval,
+        i::RegExpCompiler,
+        i::RegExp,
+        i::Json,
+        i::Proxy,
+        i::MapSet,
+        i::TypedArrays,
+        i::Promise,
+        i::Performance,
+    )>(rt)
+}
+
 impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
@@ -343,7 +361,7 @@ impl Engine {
         let limits = self.limits.clone();
         let checked = with_worker(|w| {
             w.arm(&limits, Instant::now() + limits.wall);
-            let r = match Context::full(&w.rt) {
+            let r = match new_context(&w.rt) {
                 Ok(context) => context.with(|ctx| match factory(&ctx, code, true) {
                     Ok(_) => Ok(()),
                     Err(e) => compile_message(&ctx, e),
@@ -486,7 +504,7 @@ fn execute(
     });
     let outcome = with_worker(|w| {
         w.arm(&limits, deadline);
-        let flow = match Context::full(&w.rt) {
+        let flow = match new_context(&w.rt) {
             Ok(context) => context.with(|ctx| drive(&ctx, &run, code, trigger, &event)),
             Err(e) => Flow::Aborted(e.to_string()),
         };

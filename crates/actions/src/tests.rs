@@ -582,6 +582,31 @@ fn cost_breakdown() {
         "context base: {:.1} µs",
         t.elapsed().as_secs_f64() * 1e6 / n as f64
     );
+    use rquickjs::context::intrinsic as i;
+    macro_rules! m {
+        ($label:expr, $t:ty) => {{
+            let t = Instant::now();
+            for _ in 0..n {
+                drop(Context::custom::<$t>(&rt).unwrap());
+            }
+            println!(
+                "{}: {:.1} µs",
+                $label,
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        }};
+    }
+    m!("date", (i::Date,));
+    m!("eval", (i::Eval,));
+    m!("regexp", (i::RegExpCompiler, i::RegExp));
+    m!("json", (i::Json,));
+    m!("proxy", (i::Proxy,));
+    m!("mapset", (i::MapSet,));
+    m!("typed", (i::TypedArrays,));
+    m!("promise", (i::Promise,));
+    m!("perf", (i::Performance,));
+    m!("weakref", (i::WeakRef,));
+    m!("dom", (i::DOMException,));
     let t = Instant::now();
     for _ in 0..n {
         rt.run_gc();
