@@ -22,7 +22,7 @@ thread_local! {
     static IO: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
 }
 
-/// Performs the request; `Ok` is the JSON the prelude turns into a Response, `Err` the message
+/// Performs the request; `Ok` is the JSON kit.js turns into a Response, `Err` the message
 /// of the TypeError the promise is rejected with.
 pub(crate) fn fetch(
     limits: &Limits,
