@@ -129,6 +129,12 @@ enum Command {
         /// the system's resolver configuration).
         #[arg(long, env = "GATEHOUSE_DNS_RESOLVER")]
         dns_resolver: Option<SocketAddr>,
+        /// Wall time of one action's execution, in milliseconds (Auth0's limit: 20 s).
+        #[arg(long, env = "GATEHOUSE_ACTIONS_TIMEOUT_MS", default_value_t = 20_000)]
+        actions_timeout_ms: u64,
+        /// Let actions' `fetch` reach loopback and private addresses (refused by default).
+        #[arg(long, env = "GATEHOUSE_ACTIONS_ALLOW_PRIVATE_FETCH")]
+        actions_allow_private_fetch: bool,
     },
     /// Apply database migrations and bootstrap the tenant, then exit.
     Migrate {
@@ -183,6 +189,8 @@ async fn run() -> anyhow::Result<()> {
             tls_self_signed,
             tls_dir,
             dns_resolver,
+            actions_timeout_ms,
+            actions_allow_private_fetch,
         } => {
             let log_format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -204,6 +212,10 @@ async fn run() -> anyhow::Result<()> {
                 },
                 tls,
                 dns_resolver,
+                actions: gatehouse_api::ActionsConfig {
+                    timeout: std::time::Duration::from_millis(actions_timeout_ms),
+                    allow_private_fetch: actions_allow_private_fetch,
+                },
             };
             gatehouse_api::serve(cfg).await
         }

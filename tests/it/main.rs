@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly"
 )]
 
+mod actions;
 mod auth_matrix;
 mod cimd;
 mod client_grants;

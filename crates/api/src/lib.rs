@@ -2,6 +2,7 @@
 //! Authentication API.
 
 pub mod acl;
+pub mod actions;
 pub mod authn;
 pub mod bootstrap;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod server;
 pub mod spine;
 pub mod state;
 
+pub use actions::run::ActionsConfig;
 pub use bootstrap::AdminCredentials;
 pub use server::{Config, LogFormat, Running, TlsMode, build, serve, start};
 

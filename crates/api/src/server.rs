@@ -64,6 +64,8 @@ pub struct Config {
     /// The DNS server that checks custom domains' verification records (`None`: the system's
     /// resolver configuration).
     pub dns_resolver: Option<SocketAddr>,
+    /// Actions' limits.
+    pub actions: crate::actions::run::ActionsConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -141,6 +143,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         token_cache: new_token_cache(),
         dns_resolver: cfg.dns_resolver,
         network_acls: crate::acl::Cache::default(),
+        actions: crate::actions::Runtime::new(&cfg.actions),
     }));
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -405,6 +408,7 @@ mod tests {
             admin: AdminCredentials::default(),
             tls: TlsMode::None,
             dns_resolver: None,
+            actions: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

@@ -37,6 +37,8 @@ pub struct Inner {
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// Each tenant's network ACLs, parsed (enforced on every request).
     pub network_acls: crate::acl::Cache,
+    /// The Actions engine, what is bound to each trigger, and the executions' writer.
+    pub actions: crate::actions::Runtime,
 }
 
 #[derive(Clone)]

@@ -51,6 +51,12 @@ pub enum Error {
     /// 409; `code` is Auth0's conflict errorCode for the family.
     #[error("{message}")]
     Conflict { code: &'static str, message: Msg },
+    /// 409 that Auth0 answers without an errorCode (e.g. deleting an action bound to a trigger).
+    #[error("{0}")]
+    ConflictPlain(Msg),
+    /// 412 without an errorCode (e.g. deleting an action module that actions still use).
+    #[error("{0}")]
+    PreconditionFailed(Msg),
     #[error("{0}")]
     PayloadTooLarge(Msg),
     #[error("{0}")]
@@ -78,7 +84,8 @@ impl Error {
             Error::Inexistent { .. } | Error::RouteNotFound | Error::NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Conflict { .. } | Error::ConflictPlain(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -98,7 +105,11 @@ impl Error {
             Error::Inexistent { code, .. }
             | Error::Conflict { code, .. }
             | Error::BadRequest { code, .. } => Some(code),
-            Error::RouteNotFound | Error::NotFound(_) | Error::BadRequestPlain(_) => None,
+            Error::RouteNotFound
+            | Error::NotFound(_)
+            | Error::BadRequestPlain(_)
+            | Error::ConflictPlain(_)
+            | Error::PreconditionFailed(_) => None,
             Error::PayloadTooLarge(_) => Some("payload_too_large"),
             Error::UnsupportedMediaType(_) => Some("unsupported_media_type"),
             Error::TooManyRequests(_) => Some("too_many_requests"),

@@ -138,3 +138,13 @@ pub async fn delete(x: &impl Exec, tenant: &str, kind: &str, id: &str) -> DbResu
     .await?
         > 0)
 }
+
+/// Deletes a tenant's documents of `kind` last written before `before` (an RFC 3339 time);
+/// how many.
+pub async fn delete_before(x: &impl Exec, tenant: &str, kind: &str, before: &str) -> DbResult<u64> {
+    x.execute(
+        "DELETE FROM docs WHERE tenant_id = $1 AND kind = $2 AND updated_at < $3",
+        params![tenant, kind, before],
+    )
+    .await
+}

@@ -118,6 +118,11 @@ async fn start_on(
         },
         tls: TlsMode::None,
         dns_resolver,
+        // Tests reach their own servers on loopback and wait for runaway actions briefly.
+        actions: gatehouse_api::ActionsConfig {
+            timeout: std::time::Duration::from_secs(3),
+            allow_private_fetch: true,
+        },
     };
     gatehouse_api::start(&cfg).await
 }

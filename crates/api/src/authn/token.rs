@@ -10,7 +10,13 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use gatehouse_actions::Command;
+
+use crate::actions::run::Failure;
 
 use gatehouse_core::{ids, password::secrets_equal, time::unix_now};
 use gatehouse_store::tokens::{self, Granted, OrgMatch, TokenGrant};
@@ -140,10 +146,14 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> 
 
 pub async fn post_token(
     State(state): State<AppState>,
+    ext: http::Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match issue(&state, &headers, &body).await {
+    let peer = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    match issue(&state, &headers, &body, peer.as_deref()).await {
         Ok(v) => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, "no-store")],
@@ -158,6 +168,7 @@ async fn issue(
     state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
+    peer: Option<&str>,
 ) -> Result<TokenReply, OAuthError> {
     let req = parse(headers, body)?;
     let tenant = state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
@@ -251,6 +262,20 @@ async fn issue(
     let lifetime = found.api_token_lifetime.unwrap_or(86_400);
     let now = unix_now();
     let scope = scopes.join(" ");
+    let custom = credentials_exchange(
+        state,
+        &tenant.id,
+        Exchange {
+            client_id,
+            audience,
+            scope: &scope,
+            requested: req.scope.as_deref(),
+            org,
+            headers,
+            peer,
+        },
+    )
+    .await?;
     let dialect = found.token_dialect.as_deref().unwrap_or("access_token");
     // RBAC with a dialect that carries permissions: for a client (no user, no roles) the
     // permissions are what its grant gives, the same values as `scope`.
@@ -277,6 +302,7 @@ async fn issue(
         gty: (!rfc9068).then_some("client-credentials"),
         azp: (!rfc9068).then_some(client_id),
         permissions,
+        custom: custom.as_ref(),
     };
     let token = if rfc9068 {
         tenant.signing_key.sign_typed(&claims, "at+jwt")?
@@ -367,6 +393,127 @@ struct Claims<'a> {
     azp: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<&'a [String]>,
+    /// Claims set by credentials-exchange actions.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    custom: Option<&'a Map<String, Value>>,
+}
+
+/// What a credentials-exchange action sees of a token request.
+struct Exchange<'a> {
+    client_id: &'a str,
+    audience: &'a str,
+    scope: &'a str,
+    requested: Option<&'a str>,
+    org: Option<&'a OrgMatch>,
+    headers: &'a HeaderMap,
+    peer: Option<&'a str>,
+}
+
+/// Claims Auth0 does not let an action set (they are ignored): the token's own and Auth0's
+/// namespaces.
+fn restricted_claim(name: &str) -> bool {
+    const OWN: &[&str] = &[
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "exp",
+        "nbf",
+        "jti",
+        "azp",
+        "scope",
+        "gty",
+        "org_id",
+        "org_name",
+        "permissions",
+        "client_id",
+        "amr",
+        "acr",
+        "auth_time",
+    ];
+    OWN.contains(&name)
+        || ["auth0.com", "webtask.io", "webtask.run"]
+            .iter()
+            .any(|d| name.contains(d))
+}
+
+/// Runs the credentials-exchange actions (when any is bound): the custom claims they set, or
+/// the refusal of the one that denied or failed.
+async fn credentials_exchange(
+    state: &AppState,
+    tenant: &str,
+    x: Exchange<'_>,
+) -> Result<Option<Map<String, Value>>, OAuthError> {
+    let rt = &state.actions;
+    let trigger = gatehouse_actions::Trigger::CredentialsExchange;
+    let bound = rt
+        .bound(&state.db, tenant, trigger)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if bound.is_empty() {
+        return Ok(None);
+    }
+    let client = gatehouse_store::clients::find(&state.db, tenant, x.client_id).await?;
+    let header = |h: header::HeaderName| {
+        x.headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let mut event = json!({
+        "accessToken": {"customClaims": {}, "scope": x.scope.split_whitespace().collect::<Vec<_>>()},
+        "client": {
+            "client_id": x.client_id,
+            "name": client.as_ref().map(|c| c.name.as_str()),
+            "metadata": client.as_ref().and_then(|c| c.body.get("client_metadata")).cloned().unwrap_or_else(|| json!({})),
+        },
+        "request": {
+            "ip": x.peer,
+            "hostname": header(header::HOST),
+            "user_agent": header(header::USER_AGENT),
+            "method": "POST",
+            "body": {"grant_type": "client_credentials", "client_id": x.client_id, "audience": x.audience},
+        },
+        "resource_server": {"identifier": x.audience},
+        "tenant": {"id": tenant},
+        "transaction": {"requested_scopes": x.requested.map(|s| s.split_whitespace().collect::<Vec<_>>()).unwrap_or_default()},
+    });
+    if let (Some(o), Value::Object(e)) = (x.org, &mut event) {
+        e.insert("organization".into(), json!({"id": o.id, "name": o.name}));
+    }
+    let flow = rt
+        .execute(&state.db, tenant, trigger, event)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match flow.failure {
+        Some(Failure::Denied { code, reason }) => {
+            let (status, error) = match code.as_deref() {
+                Some("invalid_request") => (StatusCode::BAD_REQUEST, "invalid_request"),
+                Some("invalid_scope") => (StatusCode::BAD_REQUEST, "invalid_scope"),
+                Some("server_error") => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+                Some("unauthorized_client") => (StatusCode::FORBIDDEN, "unauthorized_client"),
+                _ => (StatusCode::FORBIDDEN, "access_denied"),
+            };
+            return Err(OAuthError::new(status, error, reason));
+        }
+        Some(Failure::Failed { action_name, .. }) => {
+            return Err(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                format!("The action '{action_name}' failed"),
+            ));
+        }
+        None => {}
+    }
+    let mut claims = Map::new();
+    for c in flow.commands {
+        if let Command::AccessTokenSetCustomClaim { name, value } = c
+            && !restricted_claim(&name)
+        {
+            claims.insert(name, value);
+        }
+    }
+    Ok((!claims.is_empty()).then_some(claims))
 }
 
 #[derive(Serialize)]

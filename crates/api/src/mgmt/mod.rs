@@ -24,4 +24,5 @@ pub fn register(reg: &mut Registry) {
     roles::register(reg);
     organizations::register(reg);
     crate::config::register(reg);
+    crate::actions::register(reg);
 }
