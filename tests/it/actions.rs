@@ -258,7 +258,8 @@ async fn an_action_is_built_deployed_versioned_and_bound() {
             "{e}"
         );
 
-        // Code that does not compile fails its build too.
+        // As Auth0's, the build does not check the code (Auth0 built and deployed code with a
+        // syntax error); running it reports the compiler's error.
         let a = ok(
             &s,
             &t,
@@ -268,15 +269,25 @@ async fn an_action_is_built_deployed_versioned_and_bound() {
                         "supported_triggers": [{"id": "post-login", "version": "v3"}]})),
         )
         .await;
+        let bid = a["id"].as_str().unwrap();
         let got = ok(
             &s,
             &t,
             Method::GET,
-            &format!("/actions/actions/{}", a["id"].as_str().unwrap()),
+            &format!("/actions/actions/{bid}"),
             None,
         )
         .await;
-        assert_eq!(got["status"], "failed");
+        assert_eq!(got["status"], "built");
+        let r = ok(
+            &s,
+            &t,
+            Method::POST,
+            &format!("/actions/actions/{bid}/test"),
+            Some(json!({"payload": {}})),
+        )
+        .await;
+        assert_eq!(r["payload"]["error"]["id"], "compilation_failed", "{r}");
 
         let triggers = ok(&s, &t, Method::GET, "/actions/triggers", None).await;
         assert!(

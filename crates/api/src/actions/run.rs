@@ -254,6 +254,12 @@ impl Runtime {
                 }),
             },
         );
+        tracing::info!(
+            execution_id = %id,
+            trigger = trigger.id(),
+            failed = flow.failure.is_some(),
+            "actions ran"
+        );
         flow.execution_id = Some(id);
         Ok(flow)
     }
