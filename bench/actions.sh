@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Gatehouse Actions benchmark: what a bound credentials-exchange action costs /oauth/token.
 # One run, on a fresh database, measures:
-#   token_plain   POST /oauth/token client_credentials (admin client, Management API audience),
-#                 no action bound;
+#   token_plain   POST /oauth/token client_credentials, no action bound: with BENCH_CLIENT=m2m
+#                 (the default) a machine-to-machine client granted 3 scopes of an API of its
+#                 own, as a service's client usually is; with BENCH_CLIENT=admin the admin client
+#                 for the Management API (221 scopes: the largest event an action can get);
 #   token_action  the same after an action that sets one custom claim is created, deployed and
 #                 bound to the credentials-exchange trigger through the Management API (one token
 #                 is checked to carry the claim before measuring: the script fails otherwise).
@@ -10,7 +12,7 @@
 # token_action/token_plain (target ≥ 0.70) and the server's RSS after each run.
 #
 # Usage: bench/actions.sh [--postgres]
-# Environment (all optional): BENCH_DURATION=10, BENCH_WARMUP=2, BENCH_CONCURRENCY=16,
+# Environment (all optional): BENCH_CLIENT=m2m|admin, BENCH_DURATION=10, BENCH_WARMUP=2, BENCH_CONCURRENCY=16,
 #   BENCH_PG_URL, BENCH_NO_BUILD=1, BENCH_STRICT=1 (exit 3 when the target is missed).
 set -euo pipefail
 
@@ -23,6 +25,7 @@ STRICT="${BENCH_STRICT:-0}"
 NO_BUILD="${BENCH_NO_BUILD:-0}"
 TARGET=0.70
 CLAIM='https://example.com/tier'
+BENCH_CLIENT="${BENCH_CLIENT:-m2m}"
 
 USE_PG=0
 for arg in "$@"; do
@@ -71,6 +74,17 @@ print("" if v is None else v)
 EOF
 }
 
+if [[ "$BENCH_CLIENT" == m2m ]]; then
+  log "creating an API with 3 scopes and a machine-to-machine client granted them"
+  mgmt POST /resource-servers '{"name":"bench api","identifier":"https://bench.example/","scopes":[{"value":"read:a"},{"value":"write:a"},{"value":"delete:a"}]}'
+  mgmt POST /clients '{"name":"bench m2m","app_type":"non_interactive","grant_types":["client_credentials"]}'
+  M2M_ID="$(jq -r .client_id "$WORK/mgmt.out")"
+  M2M_SECRET="$(jq -r .client_secret "$WORK/mgmt.out")"
+  mgmt POST /client-grants "$(jq -cn --arg c "$M2M_ID" '{client_id: $c, audience: "https://bench.example/", scope: ["read:a","write:a","delete:a"]}')"
+  TOKEN_BODY="$(jq -cn --arg id "$M2M_ID" --arg s "$M2M_SECRET" \
+    '{grant_type: "client_credentials", client_id: $id, client_secret: $s, audience: "https://bench.example/"}')"
+fi
+
 [[ -z "$(token_claim)" ]] || { echo "a token carries $CLAIM before any action is bound" >&2; exit 1; }
 
 run_scenario token_plain "$BASE/oauth/token" -m POST -T application/json -d "$TOKEN_BODY"
@@ -100,12 +114,12 @@ HWM="$(server_hwm_kb)"
 RESULTS_DIR="$ROOT/bench/results"
 mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/actions-$BACKEND-latest.json"
-jq -n --arg backend "$BACKEND" --argjson target "$TARGET" --arg oha "$OHA_VERSION" \
+jq -n --arg backend "$BACKEND" --arg client "$BENCH_CLIENT" --argjson target "$TARGET" --arg oha "$OHA_VERSION" \
   --arg when "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$(git -C "$ROOT" rev-parse --short HEAD)" \
   --argjson conc "$CONC" --argjson duration "$DURATION" --argjson cores "$CORES" \
   --argjson rss_plain "$RSS_PLAIN" --argjson rss_action "$RSS_ACTION" --argjson hwm "$HWM" \
   --slurpfile p "$WORK/token_plain.json" --slurpfile a "$WORK/token_action.json" '
-  {when: $when, commit: $commit, backend: $backend, oha: $oha, cores: $cores,
+  {when: $when, commit: $commit, backend: $backend, client: $client, oha: $oha, cores: $cores,
    concurrency: $conc, duration_s: $duration, target_ratio: $target,
    token_plain: $p[0], token_action: $a[0],
    ratio: (if $p[0].status == "ok" and $a[0].status == "ok" and $p[0].rps > 0
@@ -115,7 +129,7 @@ jq -n --arg backend "$BACKEND" --argjson target "$TARGET" --arg oha "$OHA_VERSIO
 python3 - "$OUT" "$STRICT" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
-print(f"actions at /oauth/token, {d['backend']}, {d['concurrency']} connections, {d['duration_s']} s, "
+print(f"actions at /oauth/token, {d['backend']}, client {d['client']}, {d['concurrency']} connections, {d['duration_s']} s, "
       f"{d['cores']} cores (commit {d['commit']})")
 print(f"{'scenario':<13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server µs/req':>14} {'gen µs/req':>11}  status")
 for name in ("token_plain", "token_action"):

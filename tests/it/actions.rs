@@ -371,7 +371,8 @@ async fn modules_are_published_in_versions_and_used_by_actions() {
             Method::POST,
             "/actions/actions",
             Some(
-                json!({"name": "uses", "code": "exports.onExecutePostLogin = async () => {};",
+                json!({"name": "uses",
+                        "code": "const shared = require('actions:shared');\nexports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('said', shared.hi()); };",
                         "supported_triggers": [{"id": "post-login", "version": "v3"}],
                         "modules": [{"module_id": mid, "module_version_id": v1["id"]}]}),
             ),
@@ -379,6 +380,16 @@ async fn modules_are_published_in_versions_and_used_by_actions() {
         .await;
         assert_eq!(a["modules"][0]["module_name"], "shared");
         assert_eq!(a["modules"][0]["module_version_number"], 1);
+        // The action runs with the module version it names (v1 says 'hi', v2 'hello').
+        let r = ok(
+            &s,
+            &t,
+            Method::POST,
+            &format!("/actions/actions/{}/test", a["id"].as_str().unwrap()),
+            Some(json!({"payload": {}})),
+        )
+        .await;
+        assert_eq!(r["payload"]["commands"][0]["value"], "hi", "{r}");
         let users = ok(
             &s,
             &t,
@@ -624,5 +635,57 @@ async fn the_test_endpoint_runs_a_draft_within_its_limits() {
         );
         let again = ok(&s, &t, Method::GET, &format!("/actions/actions/{id}"), None).await;
         assert_eq!(again["name"], "greet");
+    }
+}
+
+/// Concurrent deploys of one action: each is its own version, numbered without gap or repeat,
+/// and exactly one is deployed.
+#[tokio::test]
+async fn concurrent_deploys_number_versions_once_each() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = ok(
+            &s,
+            &t,
+            Method::POST,
+            "/actions/actions",
+            Some(
+                json!({"name": "racy", "code": "exports.onExecutePostLogin = async () => {};",
+                        "supported_triggers": [{"id": "post-login", "version": "v3"}]}),
+            ),
+        )
+        .await;
+        let id = a["id"].as_str().unwrap().to_owned();
+        let path = format!("/actions/actions/{id}/deploy");
+        let replies =
+            futures::future::join_all((0..8).map(|_| call(&s, &t, Method::POST, &path, None)))
+                .await;
+        let mut numbers: Vec<i64> = replies
+            .iter()
+            .map(|(status, v)| {
+                assert_eq!(*status, 200, "{v}");
+                v["number"].as_i64().unwrap()
+            })
+            .collect();
+        numbers.sort();
+        assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
+        let vs = ok(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/actions/actions/{id}/versions?per_page=100"),
+            None,
+        )
+        .await;
+        let deployed: Vec<&Value> = vs["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["deployed"] == true)
+            .collect();
+        assert_eq!(deployed.len(), 1, "{vs}");
+        let got = ok(&s, &t, Method::GET, &format!("/actions/actions/{id}"), None).await;
+        assert_eq!(got["deployed_version"]["id"], deployed[0]["id"]);
     }
 }

@@ -35,11 +35,17 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, run: &Rc<Run>) -> rquickjs::Result<()
         )?;
     }
     g.set("console", console)?;
+    let r = run.clone();
     g.set(
         "require",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, name: Coerced<String>| -> rquickjs::Result<()> {
+            move |ctx: Ctx<'js>, name: Coerced<String>| -> rquickjs::Result<Value<'js>> {
+                if let Some(m) = name.0.strip_prefix("actions:")
+                    && let Some(v) = crate::load_module(&ctx, &r, m)?
+                {
+                    return Ok(v);
+                }
                 let e = Exception::from_message(
                     ctx.clone(),
                     &format!("Cannot find module '{}'", name.0),

@@ -81,6 +81,16 @@ pub struct Engine {
 #[derive(Clone)]
 pub struct Compiled(Arc<str>);
 
+/// An action module's version an action uses: `require('actions:<name>')` answers its
+/// `module.exports`, evaluated once per execution, with `actions.secrets` holding the module's
+/// own secrets.
+#[derive(Debug, Clone)]
+pub struct ModuleSource {
+    pub name: String,
+    pub code: Compiled,
+    pub secrets: Vec<(String, String)>,
+}
+
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Compiled").field(&self.0.len()).finish()
@@ -240,6 +250,8 @@ struct Run {
     cache: RefCell<std::collections::HashMap<String, (String, i64)>>,
     /// Whether kit.js (fetch, timers) was loaded in this execution.
     kit_loaded: Cell<bool>,
+    /// The action modules `require('actions:<name>')` loads.
+    modules: Vec<ModuleSource>,
 }
 
 impl Run {
@@ -297,6 +309,9 @@ impl Worker {
 
     fn arm(&self, limits: &Limits, deadline: Instant) {
         self.rt.set_memory_limit(limits.memory);
+        // A context's objects are freed with it; collecting cycles while it runs is only
+        // needed once it has allocated much (QuickJS's default threshold is 256 KiB).
+        self.rt.set_gc_threshold(limits.memory / 8);
         self.rt.set_max_stack_size(limits.stack);
         self.deadline.set(deadline);
         self.interrupted.set(false);
@@ -383,12 +398,28 @@ impl Engine {
         event: serde_json::Value,
         secrets: &[(String, String)],
     ) -> Execution {
+        self.run_with_modules(compiled, trigger, event, secrets, &[])
+            .await
+    }
+
+    /// [`Engine::run`] with the action modules the code may `require('actions:<name>')`.
+    pub async fn run_with_modules(
+        &self,
+        compiled: &Compiled,
+        trigger: Trigger,
+        event: serde_json::Value,
+        secrets: &[(String, String)],
+        modules: &[ModuleSource],
+    ) -> Execution {
         let limits = self.limits.clone();
         let code = compiled.0.clone();
         let secrets = secrets.to_vec();
+        let modules = modules.to_vec();
         let started = Instant::now();
-        match tokio::task::spawn_blocking(move || execute(limits, &code, trigger, event, &secrets))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            execute(limits, &code, trigger, event, &secrets, modules)
+        })
+        .await
         {
             Ok(e) => e,
             Err(_) => Execution {
@@ -413,11 +444,20 @@ impl Engine {
         event: serde_json::Value,
         secrets: &[(String, String)],
     ) -> Execution {
-        execute(self.limits.clone(), &compiled.0, trigger, event, secrets)
+        execute(
+            self.limits.clone(),
+            &compiled.0,
+            trigger,
+            event,
+            secrets,
+            Vec::new(),
+        )
     }
 }
 
 const WRAP_HEAD: &str = "(function (exports, require, module, __filename, __dirname) {";
+/// An action module's wrapper: a module also sees `actions` (its `actions.secrets`).
+const MODULE_HEAD: &str = "(function (exports, require, module, __filename, __dirname, actions) {";
 const WRAP_TAIL: &str = "\n})";
 
 /// The module function of the code, `function (exports, require, module, __filename,
@@ -426,17 +466,78 @@ const WRAP_TAIL: &str = "\n})";
 /// and nothing runs, even code that closes the wrapper early; without it, code that escapes the
 /// wrapper runs in the execution's own context, where the handler would run anyway.
 fn factory<'js>(ctx: &Ctx<'js>, code: &str, guard: bool) -> rquickjs::Result<Value<'js>> {
+    wrapped(ctx, code, guard, WRAP_HEAD, "action.js")
+}
+
+fn wrapped<'js>(
+    ctx: &Ctx<'js>,
+    code: &str,
+    guard: bool,
+    head: &str,
+    filename: &str,
+) -> rquickjs::Result<Value<'js>> {
     let mut src = String::with_capacity(code.len() + 96);
     if guard {
         src.push_str("throw 0;");
     }
-    src.push_str(WRAP_HEAD);
+    src.push_str(head);
     src.push_str(code);
     src.push_str(WRAP_TAIL);
     let mut opts = EvalOptions::default();
     opts.strict = false;
-    opts.filename = Some("action.js".into());
+    opts.filename = Some(filename.into());
     ctx.eval_with_options(src, opts)
+}
+
+/// Where an execution keeps the modules it loaded (a global of its own context).
+const MODULES_KEY: &str = "__gatehouse_modules";
+
+/// `require('actions:<name>')`: the module's exports, evaluated on first use in this execution;
+/// `None` when the action uses no module of that name.
+fn load_module<'js>(
+    ctx: &Ctx<'js>,
+    run: &Rc<Run>,
+    name: &str,
+) -> rquickjs::Result<Option<Value<'js>>> {
+    let Some(m) = run.modules.iter().find(|m| m.name == name) else {
+        return Ok(None);
+    };
+    let g = ctx.globals();
+    let loaded: Object = match g.get::<_, Option<Object>>(MODULES_KEY)? {
+        Some(o) => o,
+        None => {
+            let o = Object::new(ctx.clone())?;
+            g.set(MODULES_KEY, o.clone())?;
+            o
+        }
+    };
+    if let Some(v) = loaded.get::<_, Option<Value>>(name)? {
+        return Ok(Some(v));
+    }
+    let module = Object::new(ctx.clone())?;
+    let exports = Object::new(ctx.clone())?;
+    module.set("exports", exports.clone())?;
+    let actions = Object::new(ctx.clone())?;
+    let secrets = Object::new(ctx.clone())?;
+    for (k, v) in &m.secrets {
+        secrets.set(k.as_str(), v.as_str())?;
+    }
+    actions.set("secrets", secrets)?;
+    let require: Value = g.get("require")?;
+    let filename = format!("actions:{name}");
+    let f: Function = wrapped(ctx, &m.code.0, false, MODULE_HEAD, &filename)?.get()?;
+    f.call::<_, Value>((
+        This(exports.clone()),
+        exports,
+        require,
+        module.clone(),
+        filename.as_str(),
+        "/",
+        actions,
+    ))?;
+    let out: Value = module.get("exports")?;
+    loaded.set(name, out.clone())?;
+    Ok(Some(out))
 }
 
 /// `Ok` for the guard's own `throw 0` (the code parsed), else the syntax error's message.
@@ -482,6 +583,7 @@ fn execute(
     trigger: Trigger,
     mut event: serde_json::Value,
     secrets: &[(String, String)],
+    modules: Vec<ModuleSource>,
 ) -> Execution {
     let started = Instant::now();
     let deadline = started + limits.wall;
@@ -501,6 +603,7 @@ fn execute(
         commands: RefCell::new(Vec::new()),
         cache: RefCell::new(Default::default()),
         kit_loaded: Cell::new(false),
+        modules,
     });
     let outcome = with_worker(|w| {
         w.arm(&limits, deadline);
@@ -509,8 +612,11 @@ fn execute(
             Err(e) => Flow::Aborted(e.to_string()),
         };
         let interrupted = w.interrupted.get();
-        let usage = w.rt.memory_usage();
-        let near_limit = usage.malloc_size as u128 * 10 >= limits.memory as u128 * 9;
+        // Walking the heap costs; only a run that failed can have failed for memory.
+        let near_limit = !matches!(flow, Flow::Ok | Flow::NoHandler) && {
+            let usage = w.rt.memory_usage();
+            usage.malloc_size as u128 * 10 >= limits.memory as u128 * 9
+        };
         let oom = |f: &Flow| match f {
             Flow::Aborted(m) => m.contains("out of memory") || m.contains("Allocation"),
             Flow::Error { name, message, .. } => {

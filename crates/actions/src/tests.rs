@@ -406,6 +406,68 @@ async fn require_throws() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_modules_are_required_by_name_with_their_own_secrets() {
+    let e = engine();
+    let module = ModuleSource {
+        name: "greeter".into(),
+        code: e
+            .compile(
+                "let loads = (globalThis.loads || 0) + 1; globalThis.loads = loads;
+                 module.exports = { greet: (n) => actions.secrets.WORD + ' ' + n, loads: () => loads };",
+            )
+            .unwrap(),
+        secrets: vec![("WORD".into(), "hello".into())],
+    };
+    let c = e
+        .compile(
+            "const g = require('actions:greeter');
+             const again = require('actions:greeter');
+             exports.onExecutePostLogin = async (event, api) => {
+               api.idToken.setCustomClaim('greeting', g.greet(event.user.email));
+               api.idToken.setCustomClaim('loads', again.loads());
+               api.idToken.setCustomClaim('action_sees_module_secret', event.secrets.WORD || null);
+             };",
+        )
+        .unwrap();
+    let x = e
+        .run_with_modules(
+            &c,
+            Trigger::PostLogin,
+            json!({"user": {"email": "a@example.com"}}),
+            &[],
+            &[module],
+        )
+        .await;
+    assert_eq!(x.outcome, Outcome::Ok, "{x:?}");
+    assert_eq!(
+        x.commands,
+        vec![
+            Command::IdTokenSetCustomClaim {
+                name: "greeting".into(),
+                value: json!("hello a@example.com")
+            },
+            Command::IdTokenSetCustomClaim {
+                name: "loads".into(),
+                value: json!(1)
+            },
+            Command::IdTokenSetCustomClaim {
+                name: "action_sees_module_secret".into(),
+                value: json!(null)
+            },
+        ]
+    );
+    // A module the action does not use is not found.
+    let c = e
+        .compile("require('actions:other'); exports.onExecutePostLogin = async () => {};")
+        .unwrap();
+    let x = e.run(&c, Trigger::PostLogin, json!({}), &[]).await;
+    assert!(
+        matches!(&x.outcome, Outcome::Error { message, .. } if message == "Cannot find module 'actions:other'"),
+        "{x:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_capped() {
     let e = Engine::new(Limits {
         logs_max_bytes: 100,

@@ -81,7 +81,7 @@ fn name_taken(v: &Value) -> Error {
     )
 }
 
-fn versions_kind(module_id: &str) -> String {
+pub(crate) fn versions_kind(module_id: &str) -> String {
     format!("action_module_version/{module_id}")
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use gatehouse_actions::{Command, Compiled, Engine, Execution, Limits, Outcome, Trigger};
+use gatehouse_actions::{
+    Command, Compiled, Engine, Execution, Limits, ModuleSource, Outcome, Trigger,
+};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_store::{Db, docs};
 
@@ -45,12 +47,16 @@ impl Default for ActionsConfig {
     }
 }
 
+/// A client as `event.client` shows it: its name and its `client_metadata`.
+pub type ClientView = (Option<String>, Value);
+
 /// A deployed version bound to a trigger, ready to run.
 pub struct Bound {
     pub action_id: String,
     pub action_name: String,
     compiled: Result<Compiled, String>,
     secrets: Vec<(String, String)>,
+    modules: Vec<ModuleSource>,
 }
 
 struct Record {
@@ -63,6 +69,8 @@ pub struct Runtime {
     pub engine: Engine,
     bound: moka::sync::Cache<(String, &'static str), Arc<Vec<Bound>>>,
     compiled: moka::sync::Cache<String, Compiled>,
+    /// What `event.client` shows (name, metadata) by tenant and client id, for one second.
+    clients: moka::sync::Cache<(String, String), Arc<ClientView>>,
     records: OnceLock<mpsc::Sender<Record>>,
 }
 
@@ -105,6 +113,10 @@ impl Runtime {
                 .max_capacity(10_000)
                 .build(),
             compiled: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            clients: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(1))
+                .max_capacity(10_000)
+                .build(),
             records: OnceLock::new(),
         }
     }
@@ -158,16 +170,75 @@ impl Runtime {
                     secrets.retain(|(n, _)| *n != k);
                     secrets.push((k, v));
                 }
+                let modules = self.modules(db, tenant, version.get("modules")).await?;
                 out.push(Bound {
                     action_id: action_id.to_owned(),
                     action_name: str_of(&action, "name").to_owned(),
                     compiled,
                     secrets,
+                    modules,
                 });
             }
         }
         let out = Arc::new(out);
         self.bound.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// A client's name and metadata as `event.client` shows them (cached for one second).
+    pub async fn client(
+        &self,
+        db: &Db,
+        tenant: &str,
+        client_id: &str,
+    ) -> Result<Arc<ClientView>, Error> {
+        let key = (tenant.to_owned(), client_id.to_owned());
+        if let Some(c) = self.clients.get(&key) {
+            return Ok(c);
+        }
+        let row = gatehouse_store::clients::find(db, tenant, client_id).await?;
+        let c = Arc::new((
+            row.as_ref().map(|c| c.name.clone()),
+            row.as_ref()
+                .and_then(|c| c.body.get("client_metadata"))
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        ));
+        self.clients.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// The module versions an action (or version) references, ready for `require`; a version
+    /// that is gone, or code that does not compile, is left out (its `require` then fails).
+    async fn modules(
+        &self,
+        db: &Db,
+        tenant: &str,
+        refs: Option<&Value>,
+    ) -> Result<Vec<ModuleSource>, Error> {
+        let mut out = Vec::new();
+        for r in refs.and_then(Value::as_array).into_iter().flatten() {
+            let (mid, vid) = (str_of(r, "module_id"), str_of(r, "module_version_id"));
+            let Some(v) = docs::get(db, tenant, &super::modules::versions_kind(mid), vid).await?
+            else {
+                continue;
+            };
+            let code = match self.compiled.get(vid) {
+                Some(c) => c,
+                None => match self.engine.compile(str_of(&v, "code")) {
+                    Ok(c) => {
+                        self.compiled.insert(vid.to_owned(), c.clone());
+                        c
+                    }
+                    Err(_) => continue,
+                },
+            };
+            out.push(ModuleSource {
+                name: str_of(r, "module_name").to_owned(),
+                code,
+                secrets: secret_pairs(v.get(SECRET_VALUES)),
+            });
+        }
         Ok(out)
     }
 
@@ -189,7 +260,11 @@ impl Runtime {
         for b in bound.iter() {
             let started = time::now();
             let ex = match &b.compiled {
-                Ok(c) => self.engine.run(c, trigger, event.clone(), &b.secrets).await,
+                Ok(c) => {
+                    self.engine
+                        .run_with_modules(c, trigger, event.clone(), &b.secrets, &b.modules)
+                        .await
+                }
                 Err(m) => Execution {
                     outcome: Outcome::Error {
                         name: "SyntaxError".into(),
@@ -394,7 +469,13 @@ pub async fn test(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         }
         Ok(compiled) => {
             let secrets = secret_pairs(action.get(SECRET_VALUES));
-            let ex = rt.engine.run(&compiled, trigger, payload, &secrets).await;
+            let modules = rt
+                .modules(ctx.db(), ctx.tenant_id(), action.get("modules"))
+                .await?;
+            let ex = rt
+                .engine
+                .run_with_modules(&compiled, trigger, payload, &secrets, &modules)
+                .await;
             out.insert(
                 "commands".into(),
                 serde_json::to_value(&ex.commands).unwrap_or_else(|_| json!([])),

@@ -453,7 +453,10 @@ async fn credentials_exchange(
     if bound.is_empty() {
         return Ok(None);
     }
-    let client = gatehouse_store::clients::find(&state.db, tenant, x.client_id).await?;
+    let client = rt
+        .client(&state.db, tenant, x.client_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let header = |h: header::HeaderName| {
         x.headers
             .get(h)
@@ -464,8 +467,8 @@ async fn credentials_exchange(
         "accessToken": {"customClaims": {}, "scope": x.scope.split_whitespace().collect::<Vec<_>>()},
         "client": {
             "client_id": x.client_id,
-            "name": client.as_ref().map(|c| c.name.as_str()),
-            "metadata": client.as_ref().and_then(|c| c.body.get("client_metadata")).cloned().unwrap_or_else(|| json!({})),
+            "name": client.0,
+            "metadata": client.1,
         },
         "request": {
             "ip": x.peer,
