@@ -18,6 +18,7 @@ pub mod bindings;
 pub mod modules;
 pub mod run;
 pub mod triggers;
+mod versions;
 
 use serde_json::{Map, Value, json};
 
@@ -60,7 +61,15 @@ pub(crate) static ACTIONS: Collection = Collection {
     ..COLLECTION
 };
 
-/// The order of a version's keys, as Auth0 answers them (recorded: TestAccAction).
+/// An action's versions: the order of their keys as Auth0 answers them (recorded:
+/// TestAccAction).
+pub(crate) static VERSIONS: versions::Versions = versions::Versions {
+    prefix: "action_version",
+    number_key: "number",
+    order: VERSION_ORDER,
+    missing: no_version,
+};
+
 const VERSION_ORDER: &[&str] = &[
     "action_id",
     "code",
@@ -105,10 +114,6 @@ pub(crate) fn no_action() -> Error {
 
 fn no_version() -> Error {
     Error::NotFound("That action version does not exist.".into())
-}
-
-pub(crate) fn versions_kind(action_id: &str) -> String {
-    format!("action_version/{action_id}")
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -379,7 +384,7 @@ async fn delete(ctx: Ctx, input: Input) -> Result<Reply, Error> {
                 docs::put(&tx, tenant, bindings::BINDINGS, &trigger, &b, &now).await?;
             }
         }
-        let kind = versions_kind(id);
+        let kind = VERSIONS.kind(id);
         for v in docs::list(&tx, tenant, &kind, Page::ALL).await?.0 {
             docs::delete(&tx, tenant, &kind, str_of(&v, "id")).await?;
         }
@@ -427,14 +432,9 @@ async fn deploy_version(ctx: &Ctx, id: &str, from: Option<(&str, bool)>) -> Resu
         let mut action = docs::lock(&tx, tenant, ACTION, id)
             .await?
             .ok_or_else(no_action)?;
-        let kind = versions_kind(id);
-        let versions = docs::list(&tx, tenant, &kind, Page::ALL).await?.0;
-        let number = versions
-            .iter()
-            .filter_map(|v| v.get("number").and_then(Value::as_i64))
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let kind = VERSIONS.kind(id);
+        let versions = VERSIONS.newest_first(&tx, tenant, id).await?;
+        let number = VERSIONS.next_number(&versions);
         let source = match from {
             None => {
                 if str_of(&action, "status") != "built" {
@@ -537,27 +537,14 @@ fn not_built(action: &Value) -> Error {
     Error::BadRequestPlain(msg.into())
 }
 
-/// A version as replies show it: no secret values, no `action_id` (only lists and the
-/// version's own GET show it), keys in Auth0's order.
+/// A version as an action or a deploy shows it: no `action_id` (only lists and the version's
+/// own GET show it).
 fn shown_version(v: Value) -> Value {
-    let mut v = ordered_version(v);
+    let mut v = VERSIONS.shown(v);
     if let Value::Object(o) = &mut v {
         o.shift_remove("action_id");
     }
     v
-}
-
-fn ordered_version(v: Value) -> Value {
-    let Value::Object(mut o) = v else { return v };
-    o.shift_remove(SECRET_VALUES);
-    let mut out = Map::new();
-    for k in VERSION_ORDER {
-        if let Some(x) = o.shift_remove(*k) {
-            out.insert((*k).to_owned(), x);
-        }
-    }
-    out.extend(o);
-    Value::Object(out)
 }
 
 /// `current_version`: Auth0's compact form of the deployed version (status in capitals,
@@ -600,31 +587,19 @@ pub(crate) fn summary(a: &Value, versions: bool) -> Value {
     Value::Object(o)
 }
 
-async fn all_versions(ctx: &Ctx, action_id: &str) -> Result<Vec<Value>, Error> {
-    ACTIONS.load(ctx, action_id).await?;
-    let mut vs = docs::list(
-        ctx.db(),
-        ctx.tenant_id(),
-        &versions_kind(action_id),
-        Page::ALL,
-    )
-    .await?
-    .0;
-    vs.sort_by_key(|v| std::cmp::Reverse(v.get("number").and_then(Value::as_i64)));
-    Ok(vs)
-}
-
 async fn list_versions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let vs = all_versions(&ctx, input.path("actionId")).await?;
-    let shown = vs.into_iter().map(ordered_version).collect();
+    let id = input.path("actionId");
+    ACTIONS.load(&ctx, id).await?;
+    let vs = VERSIONS.newest_first(ctx.db(), ctx.tenant_id(), id).await?;
+    let shown = vs.into_iter().map(|v| VERSIONS.shown(v)).collect();
     Ok(Reply::json(sparse_page("versions", shown, &input.query)))
 }
 
 async fn get_version(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let vs = all_versions(&ctx, input.path("actionId")).await?;
-    let v = vs
-        .into_iter()
-        .find(|v| str_of(v, "id") == input.path("id"))
-        .ok_or_else(no_version)?;
-    Ok(Reply::json(ordered_version(v)))
+    let id = input.path("actionId");
+    ACTIONS.load(&ctx, id).await?;
+    let v = VERSIONS
+        .find(ctx.db(), ctx.tenant_id(), id, input.path("id"))
+        .await?;
+    Ok(Reply::json(VERSIONS.shown(v)))
 }

@@ -3,12 +3,13 @@
 //! A module is a collection document (`action_module`, names unique per tenant); its versions
 //! are documents of the kind `action_module_version/{module id}`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{Page, atomically, docs};
 
+use super::versions::Versions;
 use super::{ACTIONS, secret_names, secrets_from, sparse_page, str_of, window};
 use crate::config::collection::{COLLECTION, Collection, Unique, name_of};
 use crate::spine::{Ctx, Input, Query, Registry, Reply};
@@ -39,7 +40,15 @@ static MODULES: Collection = Collection {
     ..COLLECTION
 };
 
-/// The order of a version's keys (recorded: TestAccActionModuleMultipleVersions).
+/// A module's versions: the order of their keys as recorded
+/// (TestAccActionModuleMultipleVersions).
+pub(crate) static VERSIONS: Versions = Versions {
+    prefix: "action_module_version",
+    number_key: "version_number",
+    order: VERSION_ORDER,
+    missing: no_version,
+};
+
 const VERSION_ORDER: &[&str] = &[
     "id",
     "module_id",
@@ -81,10 +90,6 @@ fn name_taken(v: &Value) -> Error {
     )
 }
 
-pub(crate) fn versions_kind(module_id: &str) -> String {
-    format!("action_module_version/{module_id}")
-}
-
 /// The actions whose draft uses a module, each with the version it uses.
 fn users_of(actions: &[Value], module_id: &str) -> Vec<Value> {
     actions
@@ -115,19 +120,6 @@ fn shown(m: Value, actions: &[Value]) -> Value {
     MODULES.shown(m)
 }
 
-fn ordered_version(v: Value) -> Value {
-    let Value::Object(mut o) = v else { return v };
-    o.shift_remove(SECRET_VALUES);
-    let mut out = Map::new();
-    for k in VERSION_ORDER {
-        if let Some(x) = o.shift_remove(*k) {
-            out.insert((*k).to_owned(), x);
-        }
-    }
-    out.extend(o);
-    Value::Object(out)
-}
-
 /// `latest_version` on the module: the version without its module id and date.
 fn latest(v: &Value) -> Value {
     json!({
@@ -150,14 +142,9 @@ pub(crate) async fn resolve(ctx: &Ctx, refs: &Value) -> Result<Value, Error> {
         let module_id = str_of(r, "module_id");
         let version_id = str_of(r, "module_version_id");
         let module = MODULES.load(ctx, module_id).await?;
-        let version = docs::get(
-            ctx.db(),
-            ctx.tenant_id(),
-            &versions_kind(module_id),
-            version_id,
-        )
-        .await?
-        .ok_or_else(no_version)?;
+        let version = VERSIONS
+            .find(ctx.db(), ctx.tenant_id(), module_id, version_id)
+            .await?;
         out.push(json!({
             "module_id": module_id,
             "module_name": str_of(&module, "name"),
@@ -271,7 +258,7 @@ async fn delete(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         ));
     }
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
-    let kind = versions_kind(id);
+    let kind = VERSIONS.kind(id);
     let kind = &kind;
     atomically(|| async move {
         let tx = db.begin().await?;
@@ -297,35 +284,28 @@ async fn module_actions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     )))
 }
 
-async fn versions(ctx: &Ctx, id: &str) -> Result<Vec<Value>, Error> {
-    MODULES.load(ctx, id).await?;
-    let mut vs = docs::list(ctx.db(), ctx.tenant_id(), &versions_kind(id), Page::ALL)
-        .await?
-        .0;
-    vs.sort_by_key(|v| std::cmp::Reverse(v.get("version_number").and_then(Value::as_i64)));
-    Ok(vs)
-}
-
 async fn list_versions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let vs = versions(&ctx, input.path("id")).await?;
-    let shown = vs.into_iter().map(ordered_version).collect();
+    let id = input.path("id");
+    MODULES.load(&ctx, id).await?;
+    let vs = VERSIONS.newest_first(ctx.db(), ctx.tenant_id(), id).await?;
+    let shown = vs.into_iter().map(|v| VERSIONS.shown(v)).collect();
     Ok(Reply::json(full_page("versions", shown, &input.query)))
 }
 
 async fn get_version(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let vs = versions(&ctx, input.path("id")).await?;
-    let v = vs
-        .into_iter()
-        .find(|v| str_of(v, "id") == input.path("versionId"))
-        .ok_or_else(no_version)?;
-    Ok(Reply::json(ordered_version(v)))
+    let id = input.path("id");
+    MODULES.load(&ctx, id).await?;
+    let v = VERSIONS
+        .find(ctx.db(), ctx.tenant_id(), id, input.path("versionId"))
+        .await?;
+    Ok(Reply::json(VERSIONS.shown(v)))
 }
 
 /// `POST /actions/modules/{id}/versions`: publishes the draft as the next version (200, no
 /// body sent; recorded).
 async fn publish(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let v = publish_version(&ctx, input.path("id"), None).await?;
-    Ok(Reply::with_status(200, ordered_version(v)))
+    Ok(Reply::with_status(200, VERSIONS.shown(v)))
 }
 
 /// `POST /actions/modules/{id}/rollback`: the version named becomes the draft and is published
@@ -358,14 +338,9 @@ async fn publish_version(ctx: &Ctx, id: &str, from: Option<&str>) -> Result<Valu
         let mut m = docs::lock(&tx, tenant, MODULES.kind, id)
             .await?
             .ok_or_else(no_module)?;
-        let kind = versions_kind(id);
-        let versions = docs::list(&tx, tenant, &kind, Page::ALL).await?.0;
-        let number = versions
-            .iter()
-            .filter_map(|v| v.get("version_number").and_then(Value::as_i64))
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let kind = VERSIONS.kind(id);
+        let versions = VERSIONS.newest_first(&tx, tenant, id).await?;
+        let number = VERSIONS.next_number(&versions);
         let source = match from {
             None => m.clone(),
             Some(vid) => versions

@@ -19,7 +19,7 @@ use gatehouse_actions::{
 use gatehouse_core::{Error, ids, time};
 use gatehouse_store::{Db, docs};
 
-use super::{ACTION, ACTIONS, SECRET_VALUES, bindings, str_of, versions_kind};
+use super::{ACTION, ACTIONS, SECRET_VALUES, VERSIONS, bindings, modules, str_of};
 use crate::spine::{Ctx, Input, Reply};
 
 const EXECUTION: &str = "action_execution";
@@ -152,7 +152,7 @@ impl Runtime {
                 else {
                     continue;
                 };
-                let Some(version) = docs::get(db, tenant, &versions_kind(action_id), vid).await?
+                let Some(version) = docs::get(db, tenant, &VERSIONS.kind(action_id), vid).await?
                 else {
                     continue;
                 };
@@ -219,8 +219,7 @@ impl Runtime {
         let mut out = Vec::new();
         for r in refs.and_then(Value::as_array).into_iter().flatten() {
             let (mid, vid) = (str_of(r, "module_id"), str_of(r, "module_version_id"));
-            let Some(v) = docs::get(db, tenant, &super::modules::versions_kind(mid), vid).await?
-            else {
+            let Some(v) = docs::get(db, tenant, &modules::VERSIONS.kind(mid), vid).await? else {
                 continue;
             };
             let code = match self.compiled.get(vid) {
