@@ -64,6 +64,10 @@ pub(crate) static ACTIONS: Collection = Collection {
 /// An action's versions: the order of their keys as Auth0 answers them (recorded:
 /// TestAccAction).
 pub(crate) static VERSIONS: versions::Versions = versions::Versions {
+    parent: &ACTIONS,
+    parent_param: "actionId",
+    id_param: "id",
+    page: sparse_page,
     prefix: "action_version",
     number_key: "number",
     order: VERSION_ORDER,
@@ -96,8 +100,7 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::DeleteAction, delete);
     reg.add(Op::PostDeployAction, deploy);
     reg.add(Op::PostDeployDraftVersion, roll_back);
-    reg.add(Op::GetActionVersions, list_versions);
-    reg.add(Op::GetActionVersion, get_version);
+    VERSIONS.register(reg, Op::GetActionVersions, Op::GetActionVersion);
     reg.add(Op::PostTestAction, run::test);
     reg.add(Op::GetExecution, run::get_execution);
     reg.add(Op::GetTriggers, |_ctx, _input| async {
@@ -585,21 +588,4 @@ pub(crate) fn summary(a: &Value, versions: bool) -> Value {
     }
     o.insert("all_changes_deployed".into(), json!(false));
     Value::Object(o)
-}
-
-async fn list_versions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let id = input.path("actionId");
-    ACTIONS.load(&ctx, id).await?;
-    let vs = VERSIONS.newest_first(ctx.db(), ctx.tenant_id(), id).await?;
-    let shown = vs.into_iter().map(|v| VERSIONS.shown(v)).collect();
-    Ok(Reply::json(sparse_page("versions", shown, &input.query)))
-}
-
-async fn get_version(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let id = input.path("actionId");
-    ACTIONS.load(&ctx, id).await?;
-    let v = VERSIONS
-        .find(ctx.db(), ctx.tenant_id(), id, input.path("id"))
-        .await?;
-    Ok(Reply::json(VERSIONS.shown(v)))
 }

@@ -43,6 +43,10 @@ static MODULES: Collection = Collection {
 /// A module's versions: the order of their keys as recorded
 /// (TestAccActionModuleMultipleVersions).
 pub(crate) static VERSIONS: Versions = Versions {
+    parent: &MODULES,
+    parent_param: "id",
+    id_param: "versionId",
+    page: full_page,
     prefix: "action_module_version",
     number_key: "version_number",
     order: VERSION_ORDER,
@@ -66,8 +70,7 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::PatchActionModule, patch);
     reg.add(Op::DeleteActionModule, delete);
     reg.add(Op::GetActionModuleActions, module_actions);
-    reg.add(Op::GetActionModuleVersions, list_versions);
-    reg.add(Op::GetActionModuleVersion, get_version);
+    VERSIONS.register(reg, Op::GetActionModuleVersions, Op::GetActionModuleVersion);
     reg.add(Op::PostActionModuleVersion, publish);
     reg.add(Op::PostActionModuleRollback, roll_back);
 }
@@ -282,23 +285,6 @@ async fn module_actions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         users_of(&actions, id),
         &input.query,
     )))
-}
-
-async fn list_versions(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let id = input.path("id");
-    MODULES.load(&ctx, id).await?;
-    let vs = VERSIONS.newest_first(ctx.db(), ctx.tenant_id(), id).await?;
-    let shown = vs.into_iter().map(|v| VERSIONS.shown(v)).collect();
-    Ok(Reply::json(full_page("versions", shown, &input.query)))
-}
-
-async fn get_version(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let id = input.path("id");
-    MODULES.load(&ctx, id).await?;
-    let v = VERSIONS
-        .find(ctx.db(), ctx.tenant_id(), id, input.path("versionId"))
-        .await?;
-    Ok(Reply::json(VERSIONS.shown(v)))
 }
 
 /// `POST /actions/modules/{id}/versions`: publishes the draft as the next version (200, no

@@ -4,11 +4,21 @@
 use serde_json::{Map, Value};
 
 use gatehouse_core::Error;
+use gatehouse_spec::Op;
 use gatehouse_store::{Exec, Page, docs};
 
 use super::SECRET_VALUES;
+use crate::config::collection::Collection;
+use crate::spine::{Ctx, Input, Query, Registry, Reply};
 
 pub(crate) struct Versions {
+    /// The collection of the versions' parents, and the path parameters naming a parent and
+    /// one of its versions.
+    pub parent: &'static Collection,
+    pub parent_param: &'static str,
+    pub id_param: &'static str,
+    /// The list's envelope.
+    pub page: fn(&str, Vec<Value>, &Query) -> Value,
     pub prefix: &'static str,
     /// The key holding a version's number (`number`, `version_number`).
     pub number_key: &'static str,
@@ -18,6 +28,29 @@ pub(crate) struct Versions {
 }
 
 impl Versions {
+    /// Serves the list of a parent's versions (newest first) and one version.
+    pub fn register(&'static self, reg: &mut Registry, list: Op, get: Op) {
+        reg.add(list, move |ctx, input| self.list(ctx, input));
+        reg.add(get, move |ctx, input| self.get(ctx, input));
+    }
+
+    async fn list(&'static self, ctx: Ctx, input: Input) -> Result<Reply, Error> {
+        let parent = input.path(self.parent_param);
+        self.parent.load(&ctx, parent).await?;
+        let vs = self.newest_first(ctx.db(), ctx.tenant_id(), parent).await?;
+        let shown = vs.into_iter().map(|v| self.shown(v)).collect();
+        Ok(Reply::json((self.page)("versions", shown, &input.query)))
+    }
+
+    async fn get(&'static self, ctx: Ctx, input: Input) -> Result<Reply, Error> {
+        let parent = input.path(self.parent_param);
+        self.parent.load(&ctx, parent).await?;
+        let v = self
+            .find(ctx.db(), ctx.tenant_id(), parent, input.path(self.id_param))
+            .await?;
+        Ok(Reply::json(self.shown(v)))
+    }
+
     pub fn kind(&self, parent: &str) -> String {
         format!("{}/{parent}", self.prefix)
     }
