@@ -552,6 +552,27 @@ async fn credentials_exchange_actions_run_at_the_token_endpoint() {
         assert_eq!(e["error"], "access_denied");
         assert!(started.elapsed() < Duration::from_secs(10));
 
+        // api.cache persists between an action's executions.
+        let counter = bound_action(
+            &s,
+            &t,
+            "counter",
+            "exports.onExecuteCredentialsExchange = async (event, api) => {\n\
+               const n = Number((api.cache.get('n') || {}).value || 0) + 1;\n\
+               api.cache.set('n', String(n));\n\
+               api.accessToken.setCustomClaim('https://example.com/n', n);\n\
+             };",
+            json!([]),
+        )
+        .await;
+        bind(&s, &t, &[&counter]).await;
+        for want in 1..=2 {
+            let (status, tok) = s.client_credentials(&s.mgmt_audience(), None).await;
+            assert_eq!(status, 200, "{tok}");
+            let c = jwt_claims(tok["access_token"].as_str().unwrap());
+            assert_eq!(c["https://example.com/n"], want);
+        }
+
         // Unbound, tokens are plain again.
         bind(&s, &t, &[]).await;
         let (status, tok) = s.client_credentials(&s.mgmt_audience(), None).await;

@@ -18,9 +18,9 @@
 //! forbids, so [`Compiled`] keeps the checked source and each run parses it again (QuickJS
 //! parses an Action of a few kilobytes in microseconds).
 //!
-//! `api.cache` lives for one execution only (get sees what set stored in the same run); each
-//! set/delete is also reported as [`Command::CacheSet`]/[`Command::CacheDelete`] so a caller may
-//! persist them. Timers (`setTimeout`) run once the microtask queue is empty, earliest first.
+//! `api.cache` starts from the entries the caller gives ([`Env::cache`]); each set/delete is
+//! also reported as [`Command::CacheSet`]/[`Command::CacheDelete`] so the caller can keep them
+//! for the action's next executions. Timers (`setTimeout`) run once the microtask queue is empty, earliest first.
 
 mod fetch;
 mod host;
@@ -89,6 +89,18 @@ pub struct ModuleSource {
     pub name: String,
     pub code: Compiled,
     pub secrets: Vec<(String, String)>,
+}
+
+/// What an execution is given besides its code, trigger and event.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `event.secrets`.
+    pub secrets: Vec<(String, String)>,
+    /// The modules `require('actions:<name>')` loads.
+    pub modules: Vec<ModuleSource>,
+    /// The `api.cache` entries the execution starts with: key → (value, expires_at in ms since
+    /// the epoch).
+    pub cache: std::collections::HashMap<String, (String, i64)>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -398,28 +410,25 @@ impl Engine {
         event: serde_json::Value,
         secrets: &[(String, String)],
     ) -> Execution {
-        self.run_with_modules(compiled, trigger, event, secrets, &[])
-            .await
+        let env = Env {
+            secrets: secrets.to_vec(),
+            ..Env::default()
+        };
+        self.run_with(compiled, trigger, event, env).await
     }
 
-    /// [`Engine::run`] with the action modules the code may `require('actions:<name>')`.
-    pub async fn run_with_modules(
+    /// [`Engine::run`] with the secrets, modules and cache of [`Env`].
+    pub async fn run_with(
         &self,
         compiled: &Compiled,
         trigger: Trigger,
         event: serde_json::Value,
-        secrets: &[(String, String)],
-        modules: &[ModuleSource],
+        env: Env,
     ) -> Execution {
         let limits = self.limits.clone();
         let code = compiled.0.clone();
-        let secrets = secrets.to_vec();
-        let modules = modules.to_vec();
         let started = Instant::now();
-        match tokio::task::spawn_blocking(move || {
-            execute(limits, &code, trigger, event, &secrets, modules)
-        })
-        .await
+        match tokio::task::spawn_blocking(move || execute(limits, &code, trigger, event, env)).await
         {
             Ok(e) => e,
             Err(_) => Execution {
@@ -444,14 +453,11 @@ impl Engine {
         event: serde_json::Value,
         secrets: &[(String, String)],
     ) -> Execution {
-        execute(
-            self.limits.clone(),
-            &compiled.0,
-            trigger,
-            event,
-            secrets,
-            Vec::new(),
-        )
+        let env = Env {
+            secrets: secrets.to_vec(),
+            ..Env::default()
+        };
+        execute(self.limits.clone(), &compiled.0, trigger, event, env)
     }
 }
 
@@ -582,9 +588,13 @@ fn execute(
     code: &str,
     trigger: Trigger,
     mut event: serde_json::Value,
-    secrets: &[(String, String)],
-    modules: Vec<ModuleSource>,
+    env: Env,
 ) -> Execution {
+    let Env {
+        secrets,
+        modules,
+        cache,
+    } = env;
     let started = Instant::now();
     let deadline = started + limits.wall;
     if let serde_json::Value::Object(o) = &mut event {
@@ -601,7 +611,7 @@ fn execute(
         logs: RefCell::new(String::new()),
         logs_full: Cell::new(false),
         commands: RefCell::new(Vec::new()),
-        cache: RefCell::new(Default::default()),
+        cache: RefCell::new(cache),
         kit_loaded: Cell::new(false),
         modules,
     });

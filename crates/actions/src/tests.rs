@@ -430,12 +430,14 @@ async fn action_modules_are_required_by_name_with_their_own_secrets() {
         )
         .unwrap();
     let x = e
-        .run_with_modules(
+        .run_with(
             &c,
             Trigger::PostLogin,
             json!({"user": {"email": "a@example.com"}}),
-            &[],
-            &[module],
+            Env {
+                modules: vec![module],
+                ..Env::default()
+            },
         )
         .await;
     assert_eq!(x.outcome, Outcome::Ok, "{x:?}");
@@ -464,6 +466,53 @@ async fn action_modules_are_required_by_name_with_their_own_secrets() {
     assert!(
         matches!(&x.outcome, Outcome::Error { message, .. } if message == "Cannot find module 'actions:other'"),
         "{x:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_starts_from_what_the_caller_gives() {
+    let e = engine();
+    let c = e
+        .compile(
+            "exports.onExecuteCredentialsExchange = async (event, api) => {
+               const hit = api.cache.get('token');
+               api.accessToken.setCustomClaim('hit', hit ? hit.value : null);
+               api.accessToken.setCustomClaim('expired', api.cache.get('old') || null);
+               api.cache.set('token', 'fresh');
+             };",
+        )
+        .unwrap();
+    let mut cache = std::collections::HashMap::new();
+    cache.insert("token".to_owned(), ("cached".to_owned(), i64::MAX));
+    cache.insert("old".to_owned(), ("stale".to_owned(), 1));
+    let x = e
+        .run_with(
+            &c,
+            Trigger::CredentialsExchange,
+            json!({}),
+            Env {
+                cache,
+                ..Env::default()
+            },
+        )
+        .await;
+    assert_eq!(x.outcome, Outcome::Ok, "{x:?}");
+    assert_eq!(
+        x.commands[0],
+        Command::AccessTokenSetCustomClaim {
+            name: "hit".into(),
+            value: json!("cached")
+        }
+    );
+    assert_eq!(
+        x.commands[1],
+        Command::AccessTokenSetCustomClaim {
+            name: "expired".into(),
+            value: json!(null)
+        }
+    );
+    assert!(
+        matches!(&x.commands[2], Command::CacheSet { key, value, .. } if key == "token" && value == "fresh")
     );
 }
 

@@ -6,15 +6,20 @@
 //! cache lookup. Each execution's record (`GET /actions/executions/{id}`) is written behind the
 //! request by one writer task in batches, so running actions adds no database write to the
 //! request; records are kept ten days, as Auth0 keeps them.
+//!
+//! `api.cache` persists between the executions of an action on this instance (Auth0's cache is
+//! likewise best effort): each action's entries are kept in memory with their expiry, given to
+//! every execution and updated from its `set`/`delete` calls.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use gatehouse_actions::{
-    Command, Compiled, Engine, Execution, Limits, ModuleSource, Outcome, Trigger,
+    Command, Compiled, Engine, Env, Execution, Limits, ModuleSource, Outcome, Trigger,
 };
 use gatehouse_core::{Error, ids, time};
 use gatehouse_store::{Db, docs};
@@ -47,6 +52,9 @@ impl Default for ActionsConfig {
     }
 }
 
+/// An action's `api.cache`: key → (value, expires_at in ms since the epoch).
+type ActionCache = HashMap<String, (String, i64)>;
+
 /// A client as `event.client` shows it: its name and its `client_metadata`.
 pub type ClientView = (Option<String>, Value);
 
@@ -69,6 +77,9 @@ pub struct Runtime {
     pub engine: Engine,
     bound: moka::sync::Cache<(String, &'static str), Arc<Vec<Bound>>>,
     compiled: moka::sync::Cache<String, Compiled>,
+    /// Each action's `api.cache` (by tenant and action id); an action unused for a day is
+    /// forgotten.
+    caches: moka::sync::Cache<(String, String), Arc<Mutex<ActionCache>>>,
     /// What `event.client` shows (name, metadata) by tenant and client id, for one second.
     clients: moka::sync::Cache<(String, String), Arc<ClientView>>,
     records: OnceLock<mpsc::Sender<Record>>,
@@ -113,6 +124,10 @@ impl Runtime {
                 .max_capacity(10_000)
                 .build(),
             compiled: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            caches: moka::sync::Cache::builder()
+                .time_to_idle(Duration::from_secs(24 * 3600))
+                .max_capacity(10_000)
+                .build(),
             clients: moka::sync::Cache::builder()
                 .time_to_live(Duration::from_secs(1))
                 .max_capacity(10_000)
@@ -183,6 +198,48 @@ impl Runtime {
         let out = Arc::new(out);
         self.bound.insert(key, out.clone());
         Ok(out)
+    }
+
+    /// The live entries of an action's `api.cache`.
+    fn cache_of(&self, tenant: &str, action_id: &str) -> ActionCache {
+        let key = (tenant.to_owned(), action_id.to_owned());
+        let Some(c) = self.caches.get(&key) else {
+            return ActionCache::new();
+        };
+        let now = now_ms();
+        let mut c = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.retain(|_, (_, at)| *at > now);
+        c.clone()
+    }
+
+    /// Applies an execution's `api.cache.set`/`delete` calls to the action's cache.
+    fn keep_cache(&self, tenant: &str, action_id: &str, commands: &[Command]) {
+        let changes = commands
+            .iter()
+            .filter(|c| matches!(c, Command::CacheSet { .. } | Command::CacheDelete { .. }));
+        if changes.clone().next().is_none() {
+            return;
+        }
+        let key = (tenant.to_owned(), action_id.to_owned());
+        let cache = self.caches.get_with(key, Default::default);
+        let mut c = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for change in changes {
+            match change {
+                Command::CacheSet {
+                    key,
+                    value,
+                    expires_at,
+                } => {
+                    c.insert(key.clone(), (value.clone(), *expires_at));
+                }
+                Command::CacheDelete { key } => {
+                    c.remove(key);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A client's name and metadata as `event.client` shows them (cached for one second).
@@ -260,9 +317,14 @@ impl Runtime {
             let started = time::now();
             let ex = match &b.compiled {
                 Ok(c) => {
-                    self.engine
-                        .run_with_modules(c, trigger, event.clone(), &b.secrets, &b.modules)
-                        .await
+                    let env = Env {
+                        secrets: b.secrets.clone(),
+                        modules: b.modules.clone(),
+                        cache: self.cache_of(tenant, &b.action_id),
+                    };
+                    let ex = self.engine.run_with(c, trigger, event.clone(), env).await;
+                    self.keep_cache(tenant, &b.action_id, &ex.commands);
+                    ex
                 }
                 Err(m) => Execution {
                     outcome: Outcome::Error {
@@ -350,6 +412,12 @@ impl Runtime {
             tracing::warn!("action execution records queue full: a record was dropped");
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn secret_pairs(v: Option<&Value>) -> Vec<(String, String)> {
@@ -471,10 +539,12 @@ pub async fn test(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             let modules = rt
                 .modules(ctx.db(), ctx.tenant_id(), action.get("modules"))
                 .await?;
-            let ex = rt
-                .engine
-                .run_with_modules(&compiled, trigger, payload, &secrets, &modules)
-                .await;
+            let env = Env {
+                secrets,
+                modules,
+                ..Env::default()
+            };
+            let ex = rt.engine.run_with(&compiled, trigger, payload, env).await;
             out.insert(
                 "commands".into(),
                 serde_json::to_value(&ex.commands).unwrap_or_else(|_| json!([])),
