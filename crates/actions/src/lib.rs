@@ -24,6 +24,7 @@
 
 mod fetch;
 mod host;
+mod pool;
 
 use std::{
     cell::{Cell, RefCell},
@@ -55,6 +56,8 @@ pub struct Limits {
     pub logs_max_bytes: usize,
     /// Whether `fetch` may reach loopback, private and other non-public addresses.
     pub allow_private_fetch: bool,
+    /// Threads that run executions, each with one runtime (more executions wait for one).
+    pub workers: usize,
 }
 
 impl Default for Limits {
@@ -67,6 +70,8 @@ impl Default for Limits {
             fetch_max_bytes: 1024 * 1024,
             logs_max_bytes: 256 * 1024,
             allow_private_fetch: false,
+            // Twice the cores: executions are mostly CPU, but some wait on `fetch`.
+            workers: std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).max(4)),
         }
     }
 }
@@ -75,6 +80,7 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct Engine {
     limits: Arc<Limits>,
+    pool: Arc<pool::Pool>,
 }
 
 /// Checked Action code; cheap to clone, `Send + Sync`.
@@ -321,9 +327,9 @@ impl Worker {
 
     fn arm(&self, limits: &Limits, deadline: Instant) {
         self.rt.set_memory_limit(limits.memory);
-        // A context's objects are freed with it; collecting cycles while it runs is only
-        // needed once it has allocated much (QuickJS's default threshold is 256 KiB).
-        self.rt.set_gc_threshold(limits.memory / 8);
+        // A context's objects are freed with it; collecting cycles while it runs is needed
+        // less often than QuickJS's default (256 KiB) says.
+        self.rt.set_gc_threshold(limits.memory / 64);
         self.rt.set_max_stack_size(limits.stack);
         self.deadline.set(deadline);
         self.interrupted.set(false);
@@ -374,6 +380,7 @@ fn new_context(rt: &Runtime) -> rquickjs::Result<Context> {
 impl Engine {
     pub fn new(limits: Limits) -> Self {
         Engine {
+            pool: Arc::new(pool::Pool::new(limits.workers)),
             limits: Arc::new(limits),
         }
     }
@@ -402,7 +409,7 @@ impl Engine {
     }
 
     /// Runs the handler of `trigger` exported by the code with the event (its `secrets` set from
-    /// `secrets`). Runs on the blocking pool; never panics.
+    /// `secrets`). Runs on the engine's own threads (`Limits::workers`); never panics.
     pub async fn run(
         &self,
         compiled: &Compiled,
@@ -428,10 +435,13 @@ impl Engine {
         let limits = self.limits.clone();
         let code = compiled.0.clone();
         let started = Instant::now();
-        match tokio::task::spawn_blocking(move || execute(limits, &code, trigger, event, env)).await
+        match self
+            .pool
+            .run(move || execute(limits, &code, trigger, event, env))
+            .await
         {
-            Ok(e) => e,
-            Err(_) => Execution {
+            Some(e) => e,
+            None => Execution {
                 outcome: Outcome::Error {
                     name: "InternalError".into(),
                     message: "the Action's execution failed".into(),
