@@ -230,6 +230,7 @@ async fn an_action_is_built_deployed_versioned_and_bound() {
             Some(
                 json!({"name": "deps", "code": "exports.onExecutePostLogin = async () => {};",
                         "dependencies": [{"name": "lodash", "version": "4.17.21"}],
+                        "deploy": true,
                         "supported_triggers": [{"id": "post-login", "version": "v3"}]}),
             ),
         )
@@ -244,6 +245,8 @@ async fn an_action_is_built_deployed_versioned_and_bound() {
         )
         .await;
         assert_eq!(got["status"], "failed");
+        // Created, but `deploy: true` could not deploy a failed build.
+        assert!(got.get("deployed_version").is_none(), "{got}");
         let (status, e) = call(
             &s,
             &t,
@@ -288,6 +291,29 @@ async fn an_action_is_built_deployed_versioned_and_bound() {
         )
         .await;
         assert_eq!(r["payload"]["error"]["id"], "compilation_failed", "{r}");
+
+        // `deploy: true` on create deploys a draft that builds.
+        let a = ok(
+            &s,
+            &t,
+            Method::POST,
+            "/actions/actions",
+            Some(
+                json!({"name": "at once", "code": "exports.onExecutePostLogin = async () => {};",
+                        "deploy": true,
+                        "supported_triggers": [{"id": "post-login", "version": "v3"}]}),
+            ),
+        )
+        .await;
+        let got = ok(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/actions/actions/{}", a["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(got["deployed_version"]["number"], 1, "{got}");
 
         let triggers = ok(&s, &t, Method::GET, "/actions/triggers", None).await;
         assert!(

@@ -312,7 +312,11 @@ async fn create(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     build(&mut a);
     let created = ACTIONS.create_object(&ctx, a).await?;
     let mut reply = as_written(ACTIONS.shown(created.clone()));
-    if body.get("deploy").and_then(Value::as_bool) == Some(true) {
+    // `deploy: true` deploys what was built; a draft whose build failed stays undeployed, as
+    // its status says (the action is created either way).
+    if body.get("deploy").and_then(Value::as_bool) == Some(true)
+        && str_of(&created, "status") == "built"
+    {
         let id = str_of(&created, "id").to_owned();
         deploy_version(&ctx, &id, None).await?;
         reply = as_written(ACTIONS.shown(ACTIONS.load(&ctx, &id).await?));

@@ -250,29 +250,34 @@ async fn patch(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     Ok(Reply::json(shown(updated, &actions)))
 }
 
-/// Deletes a module and its versions; refused (412, as the spec lists) while an action uses it.
+/// Deletes a module and its versions in one transaction with the module's row locked; refused
+/// (412, as the spec lists) while an action uses it. An action written at the same moment may
+/// still name the module (its write checks the module outside this transaction); running it
+/// then finds no such module, and its `require` fails.
 async fn delete(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let id = input.path("id");
-    MODULES.load(&ctx, id).await?;
-    let actions = ACTIONS.all(&ctx).await?;
-    if !users_of(&actions, id).is_empty() {
-        return Err(Error::PreconditionFailed(
-            "The module is used by actions: remove it from them before deleting it.".into(),
-        ));
-    }
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     let kind = VERSIONS.kind(id);
     let kind = &kind;
     atomically(|| async move {
         let tx = db.begin().await?;
+        let module = docs::lock(&tx, tenant, MODULES.kind, id)
+            .await?
+            .ok_or_else(no_module)?;
+        let actions = docs::list(&tx, tenant, super::ACTION, Page::ALL).await?.0;
+        if !users_of(&actions, id).is_empty() {
+            return Err(Error::PreconditionFailed(
+                "The module is used by actions: remove it from them before deleting it.".into(),
+            ));
+        }
         for v in docs::list(&tx, tenant, kind, Page::ALL).await?.0 {
             docs::delete(&tx, tenant, kind, str_of(&v, "id")).await?;
         }
+        MODULES.remove_locked(&tx, tenant, id, &module).await?;
         tx.commit().await?;
         Ok::<_, Error>(())
     })
     .await?;
-    MODULES.remove(&ctx, id).await?;
     Ok(Reply::empty())
 }
 

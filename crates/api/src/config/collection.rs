@@ -403,17 +403,31 @@ impl Collection {
             let before = docs::lock(&tx, tenant, self.kind, id)
                 .await?
                 .ok_or_else(self.missing)?;
-            for u in self.unique {
-                if let Some(v) = (u.of)(&before) {
-                    self.release(&tx, tenant, u, &v, id).await?;
-                }
-            }
-            docs::delete(&tx, tenant, self.kind, id).await?;
+            self.remove_locked(&tx, tenant, id, &before).await?;
             tx.commit().await?;
             Ok::<_, Error>(before)
         })
         .await
         .inspect(|_| self.was_written(ctx))
+    }
+
+    /// Deletes an object the caller's transaction has locked (`before`, as `docs::lock` read
+    /// it) and frees what it held; for a family whose delete writes more in the same
+    /// transaction.
+    pub async fn remove_locked(
+        &self,
+        tx: &Tx,
+        tenant: &str,
+        id: &str,
+        before: &Value,
+    ) -> Result<(), Error> {
+        for u in self.unique {
+            if let Some(v) = (u.of)(before) {
+                self.release(tx, tenant, u, &v, id).await?;
+            }
+        }
+        docs::delete(tx, tenant, self.kind, id).await?;
+        Ok(())
     }
 
     fn check_id(&self, id: &str) -> Result<(), Error> {
