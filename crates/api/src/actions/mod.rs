@@ -205,6 +205,38 @@ fn secrets_from(
     Ok((shown, values))
 }
 
+/// Applies a request body to a draft (an action's or a module's): the `fields` it sends (a
+/// `null` leaves a field as it is), and its `secrets`, which replace the draft's (see
+/// [`secrets_from`]). Creation applies the body to the family's new draft.
+fn apply_draft(draft: &mut Value, body: &Map<String, Value>, fields: &[&str]) -> Result<(), Error> {
+    let before_values = draft.get(SECRET_VALUES).and_then(Value::as_object).cloned();
+    let before_order = secret_names(draft);
+    let Value::Object(o) = draft else {
+        return Ok(());
+    };
+    for k in fields {
+        if let Some(v) = body.get(*k).filter(|v| !v.is_null()) {
+            o.insert((*k).into(), v.clone());
+        }
+    }
+    if let Some(sent) = body.get("secrets").and_then(Value::as_array) {
+        let (secrets, values) =
+            secrets_from(sent, before_values.as_ref(), &before_order, &time::now())?;
+        o.insert("secrets".into(), Value::Array(secrets));
+        o.insert(SECRET_VALUES.into(), Value::Object(values));
+    }
+    Ok(())
+}
+
+/// The fields of an action's draft a body may set.
+const DRAFT_FIELDS: &[&str] = &[
+    "name",
+    "supported_triggers",
+    "code",
+    "dependencies",
+    "runtime",
+];
+
 fn secret_names(a: &Value) -> Vec<String> {
     a.get("secrets")
         .and_then(Value::as_array)
@@ -275,40 +307,19 @@ async fn list(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 
 async fn create(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = input.body_object();
-    let now = time::now();
-    let mut a = Map::new();
-    for k in ["name", "supported_triggers"] {
-        if let Some(v) = body.get(k) {
-            a.insert(k.into(), v.clone());
-        }
+    // Auth0's defaults for what a new action's body leaves out (recorded: TestAccAction).
+    let mut a = json!({
+        "code": "",
+        "dependencies": [],
+        "runtime": triggers::DEFAULT_RUNTIME,
+        "secrets": [],
+        "all_changes_deployed": false,
+        SECRET_VALUES: {},
+    });
+    apply_draft(&mut a, &body, DRAFT_FIELDS)?;
+    if let (Some(m), Value::Object(o)) = (body.get("modules"), &mut a) {
+        o.insert("modules".into(), modules::resolve(&ctx, m).await?);
     }
-    a.insert(
-        "code".into(),
-        body.get("code").cloned().unwrap_or(json!("")),
-    );
-    a.insert(
-        "dependencies".into(),
-        body.get("dependencies").cloned().unwrap_or(json!([])),
-    );
-    a.insert(
-        "runtime".into(),
-        body.get("runtime")
-            .cloned()
-            .unwrap_or(json!(triggers::DEFAULT_RUNTIME)),
-    );
-    let sent = body
-        .get("secrets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let (secrets, values) = secrets_from(&sent, None, &[], &now)?;
-    a.insert("secrets".into(), Value::Array(secrets));
-    if let Some(m) = body.get("modules") {
-        a.insert("modules".into(), modules::resolve(&ctx, m).await?);
-    }
-    a.insert("all_changes_deployed".into(), json!(false));
-    a.insert(SECRET_VALUES.into(), Value::Object(values));
-    let mut a = Value::Object(a);
     build(&mut a);
     let created = ACTIONS.create_object(&ctx, a).await?;
     let mut reply = as_written(ACTIONS.shown(created.clone()));
@@ -333,29 +344,10 @@ async fn patch(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (body, modules) = (&body, &modules);
     let updated = ACTIONS
         .update(&ctx, input.path("id"), move |a| {
-            let now = time::now();
-            let before_values = a.get(SECRET_VALUES).and_then(Value::as_object).cloned();
-            let before_order = secret_names(a);
+            apply_draft(a, body, DRAFT_FIELDS)?;
             let Value::Object(o) = a else {
                 return Err(no_action());
             };
-            for k in [
-                "name",
-                "supported_triggers",
-                "code",
-                "dependencies",
-                "runtime",
-            ] {
-                if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
-                    o.insert(k.into(), v.clone());
-                }
-            }
-            if let Some(sent) = body.get("secrets").and_then(Value::as_array) {
-                let (secrets, values) =
-                    secrets_from(sent, before_values.as_ref(), &before_order, &now)?;
-                o.insert("secrets".into(), Value::Array(secrets));
-                o.insert(SECRET_VALUES.into(), Value::Object(values));
-            }
             if let Some(m) = modules {
                 o.insert("modules".into(), m.clone());
             }

@@ -10,7 +10,7 @@ use gatehouse_spec::Op;
 use gatehouse_store::{Page, atomically, docs};
 
 use super::versions::Versions;
-use super::{ACTIONS, secret_names, secrets_from, sparse_page, str_of, window};
+use super::{ACTIONS, apply_draft, sparse_page, str_of, window};
 use crate::config::collection::{COLLECTION, Collection, Unique, name_of};
 use crate::spine::{Ctx, Input, Query, Registry, Reply};
 
@@ -188,21 +188,14 @@ fn full_page(key: &str, items: Vec<Value>, q: &Query) -> Value {
 
 async fn create(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = input.body_object();
-    let now = time::now();
-    let sent = body
-        .get("secrets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let (secrets, values) = secrets_from(&sent, None, &[], &now)?;
-    let m = json!({
-        "name": body.get("name"),
-        "code": body.get("code").cloned().unwrap_or(json!("")),
-        "dependencies": body.get("dependencies").cloned().unwrap_or(json!([])),
-        "secrets": secrets,
+    let mut m = json!({
+        "code": "",
+        "dependencies": [],
+        "secrets": [],
         "all_changes_published": false,
-        SECRET_VALUES: values,
+        SECRET_VALUES: {},
     });
+    apply_draft(&mut m, &body, &["name", "code", "dependencies"])?;
     let created = MODULES.create_object(&ctx, m).await?;
     let id = str_of(&created, "id").to_owned();
     let created = if body.get("publish").and_then(Value::as_bool) == Some(true) {
@@ -225,23 +218,10 @@ async fn patch(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let body = &input.body_object();
     let updated = MODULES
         .update(&ctx, input.path("id"), move |m| {
-            let now = time::now();
-            let before_values = m.get(SECRET_VALUES).and_then(Value::as_object).cloned();
-            let before_order = secret_names(m);
+            apply_draft(m, body, &["code", "dependencies"])?;
             let Value::Object(o) = m else {
                 return Err(no_module());
             };
-            for k in ["code", "dependencies"] {
-                if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
-                    o.insert(k.into(), v.clone());
-                }
-            }
-            if let Some(sent) = body.get("secrets").and_then(Value::as_array) {
-                let (secrets, values) =
-                    secrets_from(sent, before_values.as_ref(), &before_order, &now)?;
-                o.insert("secrets".into(), Value::Array(secrets));
-                o.insert(SECRET_VALUES.into(), Value::Object(values));
-            }
             o.insert("all_changes_published".into(), json!(false));
             Ok(())
         })
