@@ -15,6 +15,7 @@ mod concurrency;
 mod conformance;
 mod connections;
 mod custom_domains;
+mod event_streams;
 mod groups;
 mod hostile;
 mod network_acls;

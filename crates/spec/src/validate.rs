@@ -289,6 +289,24 @@ fn recorded_corrections(spec: &mut Value) {
             "pre-custom-token-exchange",
             r#"{"type":"object","additionalProperties":false,"properties":{"max_attempts":{"type":"integer","minimum":1},"rate":{"type":"integer","minimum":1}}}"#,
         ),
+        // A webhook event stream's credentials: written (recorded: TestAccEventStream,
+        // TestAccEventStreamCustomHeader), never shown, so missing from the spec's schemas,
+        // which are the replies' as well.
+        (
+            "EventStreamWebhookBearerAuth",
+            "token",
+            r#"{"type":"string","minLength":1}"#,
+        ),
+        (
+            "EventStreamWebhookBasicAuth",
+            "password",
+            r#"{"type":"string","minLength":1}"#,
+        ),
+        (
+            "EventStreamWebhookCustomHeaderAuth",
+            "header_value",
+            r#"{"type":"string","minLength":1}"#,
+        ),
     ];
     for (schema, prop, def) in ADDED_NESTED {
         if let (Some(props), Ok(def)) = (

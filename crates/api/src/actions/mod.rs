@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
-use gatehouse_store::{Page, atomically, docs};
+use gatehouse_store::{Page, Tx, atomically, docs};
 
 use crate::config::collection::{COLLECTION, Collection};
 use crate::spine::{Ctx, Input, Query, Registry, Reply, page::project};
@@ -367,33 +367,43 @@ async fn delete(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     atomically(|| async move {
         let tx = db.begin().await?;
-        let now = time::now();
-        let action = docs::lock(&tx, tenant, ACTION, id)
-            .await?
-            .ok_or_else(no_action)?;
-        for trigger in trigger_ids(&action) {
-            if let Some(mut b) = docs::lock(&tx, tenant, bindings::BINDINGS, &trigger).await?
-                && bindings::unbind(&mut b, id)
-            {
-                if !force {
-                    return Err(Error::ConflictPlain(
-                        "Unable to delete an action bound to a trigger.".into(),
-                    ));
-                }
-                docs::put(&tx, tenant, bindings::BINDINGS, &trigger, &b, &now).await?;
-            }
+        if !delete_in(&tx, tenant, id, force).await? {
+            return Err(no_action());
         }
-        let kind = VERSIONS.kind(id);
-        for v in docs::list(&tx, tenant, &kind, Page::ALL).await?.0 {
-            docs::delete(&tx, tenant, &kind, str_of(&v, "id")).await?;
-        }
-        docs::delete(&tx, tenant, ACTION, id).await?;
         tx.commit().await?;
         Ok::<_, Error>(())
     })
     .await?;
     ctx.state.actions.invalidate(tenant);
     Ok(Reply::empty())
+}
+
+/// Deletes an action with its versions in the caller's transaction (bound to a trigger: a
+/// conflict unless `force`, which unbinds it); `false` when there is no such action. The caller
+/// drops the cached bindings after its commit.
+pub(crate) async fn delete_in(tx: &Tx, tenant: &str, id: &str, force: bool) -> Result<bool, Error> {
+    let now = time::now();
+    let Some(action) = docs::lock(tx, tenant, ACTION, id).await? else {
+        return Ok(false);
+    };
+    for trigger in trigger_ids(&action) {
+        if let Some(mut b) = docs::lock(tx, tenant, bindings::BINDINGS, &trigger).await?
+            && bindings::unbind(&mut b, id)
+        {
+            if !force {
+                return Err(Error::ConflictPlain(
+                    "Unable to delete an action bound to a trigger.".into(),
+                ));
+            }
+            docs::put(tx, tenant, bindings::BINDINGS, &trigger, &b, &now).await?;
+        }
+    }
+    let kind = VERSIONS.kind(id);
+    for v in docs::list(tx, tenant, &kind, Page::ALL).await?.0 {
+        docs::delete(tx, tenant, &kind, str_of(&v, "id")).await?;
+    }
+    docs::delete(tx, tenant, ACTION, id).await?;
+    Ok(true)
 }
 
 /// `POST /actions/actions/{id}/deploy`: the draft becomes a new version, deployed. Auth0

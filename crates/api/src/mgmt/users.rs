@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
-    Db, atomically,
+    Db, Exec, atomically,
     connections::{self, ConnectionRow},
     db::is_unique_violation,
     user_search::{self, SearchRequest},
@@ -427,11 +427,15 @@ async fn load_rendered(db: &Db, tenant: &str, ids: &[String]) -> Result<Vec<Valu
         .collect())
 }
 
-async fn load(db: &Db, tenant: &str, user_id: &str) -> Result<(UserRow, Vec<IdentityRow>), Error> {
-    let u = users::find(db, tenant, user_id)
+async fn load(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: &str,
+) -> Result<(UserRow, Vec<IdentityRow>), Error> {
+    let u = users::find(x, tenant, user_id)
         .await?
         .ok_or_else(user_not_found)?;
-    let i = users::identities(db, tenant, user_id).await?;
+    let i = users::identities(x, tenant, user_id).await?;
     Ok((u, i))
 }
 
@@ -672,8 +676,10 @@ async fn post_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     users::insert_user(&tx, tenant, &user, &identities[0], &keys)
         .await
         .map_err(conflict_or)?;
+    let shown = Value::Object(render(&user, &identities));
+    crate::events::emit(&ctx, &tx, "user.created", shown.clone()).await?;
     tx.commit().await?;
-    Ok(Reply::json(Value::Object(render(&user, &identities))))
+    Ok(Reply::json(shown))
 }
 
 // ---- GET /users ---------------------------------------------------------------------------
@@ -735,8 +741,19 @@ async fn get_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 /// 204 whether or not the user existed, as Auth0 answers.
 async fn delete_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     check_self(&ctx, input.path("id"), &["delete:users"])?;
-    let tx = ctx.db().begin().await?;
-    users::delete_user(&tx, ctx.tenant_id(), input.path("id")).await?;
+    let (tx, id) = (ctx.db().begin().await?, input.path("id"));
+    // What the event shows: the user as it was (read only when a stream wants it).
+    let gone = match crate::events::wanted(&ctx, &tx, "user.deleted").await? {
+        true => load(&tx, ctx.tenant_id(), id).await.ok(),
+        false => None,
+    };
+    if users::delete_user(&tx, ctx.tenant_id(), id).await?
+        && let Some((u, i)) = gone
+    {
+        let mut shown = render(&u, &i);
+        shown.insert("deleted_at".into(), json!(gatehouse_core::time::now()));
+        crate::events::emit(&ctx, &tx, "user.deleted", Value::Object(shown)).await?;
+    }
     tx.commit().await?;
     Ok(Reply::empty())
 }
@@ -821,12 +838,14 @@ async fn patch_users_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         None => None,
     };
     let (req, new_hash) = (&req, new_hash.as_deref());
-    let (u, identities) = atomically(|| patch_user(db, tenant, user_id, req, new_hash)).await?;
+    let (u, identities) =
+        atomically(|| patch_user(&ctx, db, tenant, user_id, req, new_hash)).await?;
     Ok(Reply::json(Value::Object(render(&u, &identities))))
 }
 
 /// One attempt at a user PATCH: the user is read locked, changed and written in one transaction.
 async fn patch_user(
+    ctx: &Ctx,
     db: &Db,
     tenant: &str,
     user_id: &str,
@@ -1074,6 +1093,8 @@ async fn patch_user(
     if !users::update_user(&tx, tenant, &locked).await? {
         return Err(user_not_found());
     }
+    let shown = Value::Object(render(&locked, &identities));
+    crate::events::emit(ctx, &tx, "user.updated", shown).await?;
     tx.commit().await?;
     Ok((locked.into_inner(), identities))
 }
