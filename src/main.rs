@@ -135,6 +135,13 @@ enum Command {
         /// Let actions' `fetch` reach loopback and private addresses (refused by default).
         #[arg(long, env = "GATEHOUSE_ACTIONS_ALLOW_PRIVATE_FETCH")]
         actions_allow_private_fetch: bool,
+        /// Let log-stream and event-stream deliveries reach loopback and private addresses
+        /// (refused by default).
+        #[arg(long, env = "GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE")]
+        webhooks_allow_private: bool,
+        /// A PEM file of CA certificates that deliveries trust besides the public roots.
+        #[arg(long, env = "GATEHOUSE_WEBHOOKS_CA_FILE")]
+        webhooks_ca_file: Option<PathBuf>,
     },
     /// Apply database migrations and bootstrap the tenant, then exit.
     Migrate {
@@ -191,6 +198,8 @@ async fn run() -> anyhow::Result<()> {
             dns_resolver,
             actions_timeout_ms,
             actions_allow_private_fetch,
+            webhooks_allow_private,
+            webhooks_ca_file,
         } => {
             let log_format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -215,6 +224,11 @@ async fn run() -> anyhow::Result<()> {
                 actions: gatehouse_api::ActionsConfig {
                     timeout: std::time::Duration::from_millis(actions_timeout_ms),
                     allow_private_fetch: actions_allow_private_fetch,
+                },
+                webhooks: gatehouse_api::WebhooksConfig {
+                    allow_private: webhooks_allow_private,
+                    ca_file: webhooks_ca_file,
+                    ..Default::default()
                 },
             };
             gatehouse_api::serve(cfg).await

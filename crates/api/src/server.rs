@@ -66,6 +66,8 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     /// Actions' limits.
     pub actions: crate::actions::run::ActionsConfig,
+    /// Outgoing deliveries (log streams, event streams).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -134,6 +136,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let boot = bootstrap(&db, DEFAULT_TENANT, &issuer, &cfg.admin).await?;
     let mut registry = Registry::default();
     mgmt::register(&mut registry);
+    let worker = crate::worker::Worker::new();
+    let logs = crate::logs::Logs::start(db.clone(), worker.bell(crate::logs::streams::QUEUE_KIND));
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
@@ -144,7 +148,11 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         dns_resolver: cfg.dns_resolver,
         network_acls: crate::acl::Cache::default(),
         actions: crate::actions::Runtime::new(&cfg.actions),
+        worker,
+        logs,
+        webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
     }));
+    crate::worker::start(&state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
             let id = req
@@ -342,13 +350,19 @@ fn print_token_hint(issuer: &str, id: &str, secret: &str) {
     );
 }
 
+/// Selects the process's TLS crypto provider (aws-lc-rs) for rustls servers; harmless when
+/// one is already chosen.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 async fn serve_tls(
     addr: SocketAddr,
     router: Router,
     cert: &PathBuf,
     key: &PathBuf,
 ) -> anyhow::Result<()> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    install_tls_provider();
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
         .context("loading TLS certificate")?;
@@ -409,6 +423,7 @@ mod tests {
             tls: TlsMode::None,
             dns_resolver: None,
             actions: Default::default(),
+            webhooks: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

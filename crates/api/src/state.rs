@@ -39,6 +39,12 @@ pub struct Inner {
     pub network_acls: crate::acl::Cache,
     /// The Actions engine, what is bound to each trigger, and the executions' writer.
     pub actions: crate::actions::Runtime,
+    /// The durable queue's loops' wake-up bells.
+    pub worker: crate::worker::Worker,
+    /// The client that delivers to the tenant's endpoints.
+    pub webhooks: crate::webhooks::Client,
+    /// The tenant log's writer.
+    pub logs: crate::logs::Logs,
 }
 
 #[derive(Clone)]

@@ -123,6 +123,13 @@ async fn start_on(
             timeout: std::time::Duration::from_secs(3),
             allow_private_fetch: true,
         },
+        // Deliveries reach the tests' own receivers (loopback, the test CA).
+        webhooks: gatehouse_api::WebhooksConfig {
+            allow_private: true,
+            ca_file: Some(crate::receiver::ca_file()),
+            // Retries and suspension within a test's patience.
+            retry_base: std::time::Duration::from_millis(20),
+        },
     };
     gatehouse_api::start(&cfg).await
 }
