@@ -230,6 +230,7 @@ async fn run() -> anyhow::Result<()> {
                     ca_file: webhooks_ca_file,
                     ..Default::default()
                 },
+                events: Default::default(),
             };
             gatehouse_api::serve(cfg).await
         }

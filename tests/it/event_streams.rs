@@ -55,13 +55,23 @@ async fn stream_until(s: &TestServer, t: &str, id: &str, pred: impl Fn(&Value) -
         if pred(&v) {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "stream never got there: {v}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream never got there: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn failed_deliveries(s: &TestServer, t: &str, id: &str) -> Vec<Value> {
-    let v = ok(s, t, Method::GET, &format!("/event-streams/{id}/deliveries"), None).await;
+    let v = ok(
+        s,
+        t,
+        Method::GET,
+        &format!("/event-streams/{id}/deliveries"),
+        None,
+    )
+    .await;
     v.as_array().unwrap().clone()
 }
 
@@ -98,7 +108,10 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         let uid = new_user(&s, &t, &conn, "ev1@example.com").await;
         let got = rx.wait_for(WAIT, |r| !r.is_empty()).await;
         assert_eq!(got.len(), 1, "{} on {}", got.len(), b.name());
-        assert_eq!(got[0].header("authorization").as_deref(), Some("Bearer tok-123"));
+        assert_eq!(
+            got[0].header("authorization").as_deref(),
+            Some("Bearer tok-123")
+        );
         let e = event_of(&got[0]);
         assert_eq!(e["specversion"], "1.0");
         assert_eq!(e["type"], "user.created");
@@ -140,7 +153,10 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         let mut failed = Vec::new();
         for _ in 0..50 {
             failed = failed_deliveries(&s, &t, &sid).await;
-            if failed.first().is_some_and(|d| d["attempts"].as_array().unwrap().len() == 2) {
+            if failed
+                .first()
+                .is_some_and(|d| d["attempts"].as_array().unwrap().len() == 2)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -151,7 +167,12 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         assert_eq!(d["event_stream_id"], sid.as_str());
         assert_eq!(d["event_type"], "user.updated");
         assert_eq!(d["attempts"][0]["status"], "failed");
-        assert!(d["attempts"][1]["error_message"].as_str().unwrap().contains("500"));
+        assert!(
+            d["attempts"][1]["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("500")
+        );
         let eid = d["id"].as_str().unwrap().to_owned();
         let one = ok(
             &s,
@@ -206,7 +227,11 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(rx.received().len(), before, "a disabled stream gets no events");
+        assert_eq!(
+            rx.received().len(),
+            before,
+            "a disabled stream gets no events"
+        );
 
         // Enabled again, a test event reaches it.
         ok(
@@ -232,7 +257,14 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         assert_eq!(e["a0purpose"], "test");
         assert_eq!(e["id"], d["id"]);
 
-        let (st, _) = call(&s, &t, Method::DELETE, &format!("/event-streams/{sid}"), None).await;
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::DELETE,
+            &format!("/event-streams/{sid}"),
+            None,
+        )
+        .await;
         assert_eq!(st, 204);
         let (st, _) = call(&s, &t, Method::GET, &format!("/event-streams/{sid}"), None).await;
         assert_eq!(st, 404);
@@ -297,8 +329,19 @@ async fn stream_ids_event_types_and_listing() {
     for b in backends() {
         let s = spawn_on(&b).await;
         let t = s.mgmt_token().await;
-        let (st, v) = call(&s, &t, Method::GET, "/event-streams/est_invalid_id_1234567890", None).await;
-        assert_eq!((st, v["errorCode"].as_str()), (400, Some("invalid_uri")), "{v}");
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/event-streams/est_invalid_id_1234567890",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (st, v["errorCode"].as_str()),
+            (400, Some("invalid_uri")),
+            "{v}"
+        );
         let (st, v) = call(
             &s,
             &t,
@@ -309,7 +352,14 @@ async fn stream_ids_event_types_and_listing() {
         .await;
         assert_eq!(st, 400, "{v}");
         assert!(v["message"].as_str().unwrap().contains("event-stream-id"));
-        let (st, _) = call(&s, &t, Method::GET, "/event-streams/est_aaaaaaaaaaaaaaaaaaaaaa", None).await;
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/event-streams/est_aaaaaaaaaaaaaaaaaaaaaa",
+            None,
+        )
+        .await;
         assert_eq!(st, 404);
         let bridge = json!({"type": "eventbridge", "configuration": {
             "aws_account_id": "242849305777", "aws_region": "us-east-1"}});
@@ -318,7 +368,9 @@ async fn stream_ids_event_types_and_listing() {
             &t,
             Method::POST,
             "/event-streams",
-            Some(json!({"subscriptions": [{"event_type": "user.exploded"}], "destination": bridge})),
+            Some(
+                json!({"subscriptions": [{"event_type": "user.exploded"}], "destination": bridge}),
+            ),
         )
         .await;
         assert_eq!(st, 400, "{v}");

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod authn;
 pub mod bootstrap;
 pub mod config;
+pub mod events;
 pub mod logs;
 pub mod mgmt;
 pub mod scim;
@@ -17,6 +18,7 @@ pub mod worker;
 
 pub use actions::run::ActionsConfig;
 pub use bootstrap::AdminCredentials;
+pub use events::EventsConfig;
 pub use server::{Config, LogFormat, Running, TlsMode, build, serve, start};
 pub use webhooks::WebhooksConfig;
 

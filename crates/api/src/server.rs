@@ -68,6 +68,8 @@ pub struct Config {
     pub actions: crate::actions::run::ActionsConfig,
     /// Outgoing deliveries (log streams, event streams).
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Event deliveries' attempts and when a failing stream is disabled.
+    pub events: crate::events::EventsConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -151,6 +153,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         worker,
         logs,
         webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
+        events: crate::events::Events::new(&cfg.events),
     }));
     crate::worker::start(&state);
     let trace = TraceLayer::new_for_http()
@@ -424,6 +427,7 @@ mod tests {
             dns_resolver: None,
             actions: Default::default(),
             webhooks: Default::default(),
+            events: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

@@ -45,6 +45,8 @@ pub struct Inner {
     pub webhooks: crate::webhooks::Client,
     /// The tenant log's writer.
     pub logs: crate::logs::Logs,
+    /// Event streams' settings and which streams want which events.
+    pub events: crate::events::Events,
 }
 
 #[derive(Clone)]

@@ -36,7 +36,7 @@ pub struct Kind {
 
 /// Every kind of work of the server.
 pub fn kinds() -> Vec<Kind> {
-    vec![crate::logs::streams::KIND]
+    vec![crate::logs::streams::KIND, crate::events::delivery::KIND]
 }
 
 /// The wake-up bells of the loops, by kind.

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod connections;
 pub mod db;
 pub mod docs;
+pub mod event_streams;
 pub mod groups;
 pub mod logs;
 mod migrate;

@@ -130,6 +130,12 @@ async fn start_on(
             // Retries and suspension within a test's patience.
             retry_base: std::time::Duration::from_millis(20),
         },
+        // Event deliveries: 2 attempts, a stream disabled after 3 failed deliveries in a row.
+        events: gatehouse_api::EventsConfig {
+            max_attempts: 2,
+            disable_after_consecutive: 3,
+            ..Default::default()
+        },
     };
     gatehouse_api::start(&cfg).await
 }

@@ -24,11 +24,12 @@ use gatehouse_store::{
     queue::{self, Item},
 };
 
-use super::{KIND, str_of, streams};
+use super::{KIND as QUEUE_KIND, str_of, streams};
 use crate::{
     spine::{Ctx, Input, Registry, Reply},
     state::AppState,
     webhooks::Outcome,
+    worker::Kind,
 };
 
 pub fn register(reg: &mut Registry) {
@@ -39,8 +40,15 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::PostTestEvent, test);
 }
 
-/// The worker's handler for [`KIND`]: each item is one event for one stream.
-pub fn handle(state: AppState, items: Vec<Item>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+/// The worker's kind of event deliveries: each item is one event for one stream.
+pub const KIND: Kind = Kind {
+    name: QUEUE_KIND,
+    handler: handle,
+    batch: 32,
+    lease: Duration::from_secs(60),
+};
+
+fn handle(state: AppState, items: Vec<Item>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         futures::future::join_all(items.iter().map(|i| settle(&state, i))).await;
     })
@@ -50,17 +58,21 @@ pub fn handle(state: AppState, items: Vec<Item>) -> Pin<Box<dyn Future<Output = 
 async fn settle(state: &AppState, item: &Item) {
     if let Err(e) = attempt(state, item).await {
         tracing::warn!(error = %e, stream = %item.target, "an event delivery could not be settled");
-        let delay = backoff(&state.events.config, item.attempts + 1);
-        if let Err(e) = queue::retry(&state.db, &item.tenant, &item.id, delay, "server error").await {
+        let delay = backoff(state, item.attempts + 1);
+        if let Err(e) = queue::retry(&state.db, &item.tenant, &item.id, delay, "server error").await
+        {
             tracing::warn!(error = %e, "an event delivery could not be put back");
         }
     }
 }
 
-/// The wait before retry number `n` (1 for the first): doubling, at most an hour.
-fn backoff(cfg: &super::EventsConfig, n: i64) -> Duration {
+/// The wait before retry number `n` (1 for the first): doubling from the webhooks'
+/// `retry_base`, at most an hour.
+fn backoff(state: &AppState, n: i64) -> Duration {
     let factor = 1u32 << u32::try_from(n.clamp(1, 20) - 1).unwrap_or(0);
-    cfg.first_retry
+    state
+        .webhooks
+        .retry_base()
         .saturating_mul(factor)
         .min(Duration::from_secs(3600))
 }
@@ -112,7 +124,7 @@ async fn attempt(state: &AppState, item: &Item) -> Result<(), Error> {
     event_streams::record_attempt(&tx, tenant, stream_id, event_id, &a).await?;
     let attempts = item.attempts + 1;
     if attempts < cfg.max_attempts {
-        queue::retry(&tx, tenant, &item.id, backoff(cfg, attempts), &why).await?;
+        queue::retry(&tx, tenant, &item.id, backoff(state, attempts), &why).await?;
         tx.commit().await?;
         return Ok(());
     }
@@ -120,16 +132,15 @@ async fn attempt(state: &AppState, item: &Item) -> Result<(), Error> {
     let in_a_row = event_streams::note_failure(&tx, tenant, stream_id).await?;
     let failed = event_streams::count_failed(&tx, tenant, stream_id).await?;
     let mut disabled = false;
-    if in_a_row >= cfg.disable_after_consecutive || failed >= cfg.disable_after_total {
-        if let Some(mut s) = docs::lock(&tx, tenant, streams::KIND, stream_id).await?
-            && str_of(&s, "status") == "enabled"
-            && let Value::Object(o) = &mut s
-        {
-            o.insert("status".into(), json!("disabled"));
-            o.insert("updated_at".into(), json!(now));
-            docs::put(&tx, tenant, streams::KIND, stream_id, &s, &now).await?;
-            disabled = true;
-        }
+    if (in_a_row >= cfg.disable_after_consecutive || failed >= cfg.disable_after_total)
+        && let Some(mut s) = docs::lock(&tx, tenant, streams::KIND, stream_id).await?
+        && str_of(&s, "status") == "enabled"
+        && let Value::Object(o) = &mut s
+    {
+        o.insert("status".into(), json!("disabled"));
+        o.insert("updated_at".into(), json!(now));
+        docs::put(&tx, tenant, streams::KIND, stream_id, &s, &now).await?;
+        disabled = true;
     }
     tx.commit().await?;
     if disabled {
@@ -247,7 +258,9 @@ async fn events_of(db: &Db, tenant: &str, ds: &[Delivery]) -> Result<Vec<Option<
 fn micros_of(v: &str, name: &str) -> Result<i64, Error> {
     let t = ::time::OffsetDateTime::parse(v, &::time::format_description::well_known::Rfc3339)
         .map_err(|_| {
-            Error::InvalidQueryString(format!("Invalid {name}: expected an ISO 8601 date-time.").into())
+            Error::InvalidQueryString(
+                format!("Invalid {name}: expected an ISO 8601 date-time.").into(),
+            )
         })?;
     i64::try_from(t.unix_timestamp_nanos() / 1000)
         .map_err(|_| Error::InvalidQueryString(format!("Invalid {name}.").into()))
@@ -326,7 +339,7 @@ async fn requeue(ctx: &Ctx, stream: &str, event_ids: &[String]) -> Result<(), Er
         queue::enqueue(
             &tx,
             ctx.tenant_id(),
-            KIND,
+            QUEUE_KIND,
             stream,
             &json!({ "event_id": e, "redelivery": true }),
             Duration::ZERO,
@@ -334,7 +347,7 @@ async fn requeue(ctx: &Ctx, stream: &str, event_ids: &[String]) -> Result<(), Er
         .await?;
     }
     tx.commit().await?;
-    ctx.state.worker.wake(KIND);
+    ctx.state.worker.wake(QUEUE_KIND);
     Ok(())
 }
 
@@ -393,23 +406,22 @@ async fn test(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     event_streams::insert_event(&tx, tenant, &event).await?;
     event_streams::insert_delivery(&tx, tenant, id, &event).await?;
     // Due only later: the worker leaves it to this request unless the request dies.
-    let cfg = &ctx.state.events.config;
     let item_id = queue::enqueue(
         &tx,
         tenant,
-        KIND,
+        QUEUE_KIND,
         id,
-        &json!({ "event_id": event.id, "redelivery": true }),
-        cfg.first_retry.max(Duration::from_secs(30)),
+        &json!({ "event_id": event.id }),
+        Duration::from_secs(30),
     )
     .await?;
     tx.commit().await?;
     let item = Item {
         tenant: tenant.to_owned(),
         id: item_id,
-        kind: KIND.to_owned(),
+        kind: QUEUE_KIND.to_owned(),
         target: id.to_owned(),
-        payload: json!({ "event_id": event.id, "redelivery": true }),
+        payload: json!({ "event_id": event.id }),
         attempts: 0,
     };
     attempt(&ctx.state, &item).await?;

@@ -58,11 +58,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "user.updated",
 ];
 
-/// How deliveries are retried and when a failing stream is disabled.
+/// How many times a delivery is tried and when a failing stream is disabled (the wait between
+/// attempts doubles from the webhooks' `retry_base`).
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
-    /// The wait before the first retry; each next one waits twice as long, up to an hour.
-    pub first_retry: Duration,
     /// Attempts of one delivery before it stays failed (Auth0: the first and 12 retries).
     pub max_attempts: i64,
     /// Consecutive failed deliveries after which the stream is disabled (Auth0: 500).
@@ -74,7 +73,6 @@ pub struct EventsConfig {
 impl Default for EventsConfig {
     fn default() -> Self {
         Self {
-            first_retry: Duration::from_secs(10),
             max_attempts: 13,
             disable_after_consecutive: 500,
             disable_after_total: 5000,
@@ -112,7 +110,11 @@ impl Events {
     }
 
     /// The tenant's enabled streams that deliver, from the cache or read with `x`.
-    async fn subscribers(&self, x: &impl Exec, tenant: &str) -> Result<Arc<Vec<Subscriber>>, Error> {
+    async fn subscribers(
+        &self,
+        x: &impl Exec,
+        tenant: &str,
+    ) -> Result<Arc<Vec<Subscriber>>, Error> {
         if let Some(s) = self.subscribers.get(tenant) {
             return Ok(s);
         }
@@ -145,9 +147,7 @@ pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 /// that has to read what the event shows, e.g. a user about to be deleted).
 pub async fn wanted(ctx: &Ctx, x: &impl Exec, event_type: &str) -> Result<bool, Error> {
     let subs = ctx.state.events.subscribers(x, ctx.tenant_id()).await?;
-    Ok(subs
-        .iter()
-        .any(|s| s.types.iter().any(|t| t == event_type)))
+    Ok(subs.iter().any(|s| s.types.iter().any(|t| t == event_type)))
 }
 
 /// Emits an event of `event_type` about `object` (the resource as the API shows it) in the

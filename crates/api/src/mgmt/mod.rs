@@ -26,4 +26,5 @@ pub fn register(reg: &mut Registry) {
     crate::config::register(reg);
     crate::actions::register(reg);
     crate::logs::register(reg);
+    crate::events::register(reg);
 }
