@@ -415,3 +415,85 @@ async fn stream_ids_event_types_and_listing() {
         assert_eq!(st, 400);
     }
 }
+
+/// The next Server-Sent Events message's data, as JSON.
+async fn next_message(res: &mut reqwest::Response, buf: &mut String) -> Value {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            assert!(frame.starts_with("event: message\n"), "{frame}");
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
+            return serde_json::from_str(data).unwrap();
+        }
+        let chunk = tokio::time::timeout(WAIT, res.chunk())
+            .await
+            .expect("a message in time")
+            .unwrap()
+            .expect("the stream goes on");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+async fn subscribe(s: &TestServer, t: &str, query: &str) -> reqwest::Response {
+    let res = s
+        .http
+        .get(s.api(&format!("/events{query}")))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    res
+}
+
+#[tokio::test]
+async fn events_subscription_over_server_sent_events() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let conn = database(&s, &t).await;
+        let mut res = subscribe(&s, &t, "?event_type=user.created").await;
+        let mut buf = String::new();
+        let first = next_message(&mut res, &mut buf).await;
+        assert_eq!(first["type"], "offset-only", "{first}");
+
+        let one = new_user(&s, &t, &conn, "sse1@example.com").await;
+        ok(
+            &s,
+            &t,
+            Method::PATCH,
+            &format!("/users/{one}"),
+            Some(json!({"name": "not for this subscription"})),
+        )
+        .await;
+        let two = new_user(&s, &t, &conn, "sse2@example.com").await;
+        let m1 = next_message(&mut res, &mut buf).await;
+        assert_eq!(m1["type"], "user.created", "{m1}");
+        assert_eq!(m1["event"]["data"]["object"]["user_id"], one.as_str());
+        assert_eq!(m1["event"]["specversion"], "1.0");
+        let m2 = next_message(&mut res, &mut buf).await;
+        assert_eq!(m2["event"]["data"]["object"]["user_id"], two.as_str());
+        drop(res);
+
+        // Resumed after the first message's offset: the second comes again.
+        let from = m1["offset"].as_str().unwrap().to_owned();
+        let mut res = subscribe(&s, &t, &format!("?from={from}")).await;
+        let mut buf = String::new();
+        next_message(&mut res, &mut buf).await;
+        let again = next_message(&mut res, &mut buf).await;
+        // Without a type filter the update comes first, then the second user.
+        assert_eq!(again["type"], "user.updated", "{again}");
+        let again = next_message(&mut res, &mut buf).await;
+        assert_eq!(again["event"]["id"], m2["event"]["id"]);
+
+        let (st, v) = call(&s, &t, Method::GET, "/events?from=nonsense", None).await;
+        assert_eq!(st, 400, "{v}");
+    }
+}

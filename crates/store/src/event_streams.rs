@@ -47,17 +47,21 @@ pub async fn find_event(x: &impl Exec, tenant: &str, id: &str) -> DbResult<Optio
     .transpose()
 }
 
-/// Events emitted after `after` (a `seq`), oldest first, of `types` (any when empty).
+/// Events emitted after the one at `(seq, id)` (an `id` of [`AFTER_ALL`]: after every event of
+/// `seq`), oldest first, of `types` (any when empty).
+/// Sorts after every event id (`evt_…`).
+pub const AFTER_ALL: &str = "~";
+
 pub async fn events_after(
     x: &impl Exec,
     tenant: &str,
-    after: i64,
+    after: (i64, &str),
     types: &[String],
     limit: i64,
 ) -> DbResult<Vec<Event>> {
     let mut w = Filter::tenant(tenant);
-    let p = w.bind(after);
-    w.clause(format!("seq > {p}"));
+    let (p, q) = (w.bind(after.0), w.bind(after.1));
+    w.clause(format!("(seq > {p} OR (seq = {p} AND id > {q}))"));
     if !types.is_empty() {
         w.any_of("type", types.iter().map(P::from).collect());
     }

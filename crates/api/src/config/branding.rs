@@ -77,6 +77,7 @@ async fn put_universal_login(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         Reply {
             status: Some(204),
             body: None,
+            ..Reply::empty()
         }
     })
 }

@@ -93,6 +93,7 @@ async fn get_block(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         Some(_) => Ok(Reply {
             status: Some(200),
             body: None,
+            ..Reply::empty()
         }),
         None => Err(Error::NotFound("Not Found".into())),
     }

@@ -80,11 +80,18 @@ impl Default for EventsConfig {
     }
 }
 
-/// One stream's interest, as `emit` needs it.
+/// One stream's interest, as `emit` needs it; a `stream_id` of `None` is an open subscription
+/// (`GET /events`), which wants every type stored and nothing delivered.
 #[derive(Debug, Clone)]
 struct Subscriber {
-    stream_id: String,
+    stream_id: Option<String>,
     types: Vec<String>,
+}
+
+impl Subscriber {
+    fn wants(&self, event_type: &str) -> bool {
+        self.stream_id.is_none() || self.types.iter().any(|t| t == event_type)
+    }
 }
 
 /// The events machinery of a server: its settings and the subscriptions' cache.
@@ -119,14 +126,27 @@ impl Events {
             return Ok(s);
         }
         let all = docs::list(x, tenant, streams::KIND, Page::ALL).await?.0;
-        let subs: Vec<Subscriber> = all
+        let mut subs: Vec<Subscriber> = all
             .iter()
             .filter(|s| streams::delivers(s))
             .map(|s| Subscriber {
-                stream_id: str_of(s, "id").to_owned(),
+                stream_id: Some(str_of(s, "id").to_owned()),
                 types: streams::event_types(s),
             })
             .collect();
+        let mark = docs::get(
+            x,
+            tenant,
+            subscribe::LISTENING_KIND,
+            subscribe::LISTENING_ID,
+        )
+        .await?;
+        if mark.as_ref().is_some_and(subscribe::listening) {
+            subs.push(Subscriber {
+                stream_id: None,
+                types: Vec::new(),
+            });
+        }
         let subs = Arc::new(subs);
         self.subscribers.insert(tenant.to_owned(), subs.clone());
         Ok(subs)
@@ -147,26 +167,24 @@ pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 /// that has to read what the event shows, e.g. a user about to be deleted).
 pub async fn wanted(ctx: &Ctx, x: &impl Exec, event_type: &str) -> Result<bool, Error> {
     let subs = ctx.state.events.subscribers(x, ctx.tenant_id()).await?;
-    Ok(subs.iter().any(|s| s.types.iter().any(|t| t == event_type)))
+    Ok(subs.iter().any(|s| s.wants(event_type)))
 }
 
 /// Emits an event of `event_type` about `object` (the resource as the API shows it) in the
 /// caller's transaction `tx`: stored, with a delivery queued for each enabled stream that
-/// subscribes to the type. Nothing is written when no stream does.
+/// subscribes to the type (and kept for `GET /events` while a subscription is open). Nothing is
+/// written when nothing wants it.
 pub async fn emit(ctx: &Ctx, tx: &impl Exec, event_type: &str, object: Value) -> Result<(), Error> {
     let tenant = ctx.tenant_id();
     let subs = ctx.state.events.subscribers(tx, tenant).await?;
-    let targets: Vec<&Subscriber> = subs
-        .iter()
-        .filter(|s| s.types.iter().any(|t| t == event_type))
-        .collect();
+    let targets: Vec<&Subscriber> = subs.iter().filter(|s| s.wants(event_type)).collect();
     if targets.is_empty() {
         return Ok(());
     }
     let event = new_event(ctx, event_type, json!({ "object": object }), false);
     event_streams::insert_event(tx, tenant, &event).await?;
-    for s in targets {
-        enqueue(tx, tenant, &s.stream_id, &event, Duration::ZERO).await?;
+    for id in targets.iter().filter_map(|s| s.stream_id.as_deref()) {
+        enqueue(tx, tenant, id, &event, Duration::ZERO).await?;
     }
     Ok(())
 }

@@ -468,6 +468,7 @@ async fn delete_connections_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error
         return Ok(Reply {
             status: Some(204),
             body: None,
+            ..Reply::empty()
         });
     }
     users::delete_for_connection(&tx, tenant, id)
@@ -497,6 +498,7 @@ async fn get_status(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     Ok(Reply {
         status: Some(200),
         body: None,
+        ..Reply::empty()
     })
 }
 

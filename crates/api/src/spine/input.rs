@@ -91,6 +91,20 @@ impl Input {
 pub struct Reply {
     pub status: Option<u16>,
     pub body: Option<Value>,
+    /// A body that is not JSON, sent as it comes (a stream of Server-Sent Events).
+    pub stream: Option<Streamed>,
+}
+
+/// A streamed body and its content type.
+pub struct Streamed {
+    pub content_type: &'static str,
+    pub body: axum::body::Body,
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Streamed({})", self.content_type)
+    }
 }
 
 impl Reply {
@@ -98,6 +112,7 @@ impl Reply {
         Self {
             status: None,
             body: Some(body),
+            stream: None,
         }
     }
 
@@ -105,6 +120,16 @@ impl Reply {
         Self {
             status: Some(status),
             body: Some(body),
+            stream: None,
+        }
+    }
+
+    /// A streamed body with the operation's success status.
+    pub fn streamed(content_type: &'static str, body: axum::body::Body) -> Self {
+        Self {
+            status: None,
+            body: None,
+            stream: Some(Streamed { content_type, body }),
         }
     }
 
@@ -113,6 +138,7 @@ impl Reply {
         Self {
             status: None,
             body: None,
+            stream: None,
         }
     }
 }

@@ -355,6 +355,9 @@ async fn authorized(
     .await?;
     let status = reply.status.unwrap_or_else(|| op.success_status());
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Some(s) = reply.stream {
+        return Ok((status, [(header::CONTENT_TYPE, s.content_type)], s.body).into_response());
+    }
     Ok(match reply.body {
         Some(v) => (status, axum::Json(v)).into_response(),
         // No body and no status of its own: the spec's 200 becomes 204; a handler that asks
