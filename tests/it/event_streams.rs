@@ -497,3 +497,74 @@ async fn events_subscription_over_server_sent_events() {
         assert_eq!(st, 400, "{v}");
     }
 }
+
+#[tokio::test]
+async fn organization_events() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let rx = Receiver::start().await;
+        let conn = database(&s, &t).await;
+        ok(
+            &s,
+            &t,
+            Method::POST,
+            "/event-streams",
+            Some(json!({
+                "subscriptions": [{"event_type": "organization.created"},
+                                  {"event_type": "organization.member.added"},
+                                  {"event_type": "organization.deleted"}],
+                "destination": {"type": "webhook", "configuration": {
+                    "webhook_endpoint": rx.url("/orgs"),
+                    "webhook_authorization": {"method": "bearer", "token": "t"}}}
+            })),
+        )
+        .await;
+        let uid = new_user(&s, &t, &conn, "member@example.com").await;
+        let org = ok(
+            &s,
+            &t,
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": "acme", "display_name": "Acme"})),
+        )
+        .await;
+        let oid = org["id"].as_str().unwrap().to_owned();
+        ok(
+            &s,
+            &t,
+            Method::POST,
+            &format!("/organizations/{oid}/members"),
+            Some(json!({"members": [uid]})),
+        )
+        .await;
+        ok(&s, &t, Method::DELETE, &format!("/organizations/{oid}"), None).await;
+        let got = rx.wait_for(WAIT, |r| r.len() >= 3).await;
+        let mut types: Vec<String> = got
+            .iter()
+            .map(|r| event_of(r)["type"].as_str().unwrap().to_owned())
+            .collect();
+        types.sort();
+        assert_eq!(
+            types,
+            [
+                "organization.created",
+                "organization.deleted",
+                "organization.member.added"
+            ]
+        );
+        for r in &got {
+            let e = event_of(r);
+            match e["type"].as_str().unwrap() {
+                "organization.member.added" => {
+                    assert_eq!(e["data"]["object"]["organization"]["id"], oid.as_str());
+                    assert_eq!(e["data"]["object"]["user"]["user_id"], uid.as_str());
+                }
+                _ => {
+                    assert_eq!(e["data"]["object"]["id"], oid.as_str());
+                    assert_eq!(e["data"]["object"]["display_name"], "Acme");
+                }
+            }
+        }
+    }
+}

@@ -243,3 +243,23 @@ fn issuer_host(issuer: &str) -> &str {
         .unwrap_or(issuer)
         .trim_end_matches('/')
 }
+
+/// An organization as its events show it (`id`, `name`, `display_name`, `metadata`,
+/// `branding`).
+pub fn organization(body: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in ["id", "name", "display_name", "metadata", "branding"] {
+        if let Some(v) = body.get(k) {
+            out.insert(k.to_owned(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// What an organization membership event shows: the organization and the user.
+pub fn membership(org_id: &str, org_name: &str, user_id: &str) -> Value {
+    json!({
+        "organization": { "id": org_id, "name": org_name },
+        "user": { "user_id": user_id },
+    })
+}

@@ -147,6 +147,7 @@ async fn get_organization_members(ctx: Ctx, input: Input) -> Result<Reply, Error
 async fn post_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let ids = input.body_strings("members");
     let (db, tenant, id, ids) = (ctx.db(), ctx.tenant_id(), input.path("id"), &ids);
+    let ctx = &ctx;
     atomically(|| async move {
         let tx = db.begin().await?;
         let org = organizations::find_for_update(&tx, tenant, id)
@@ -157,6 +158,10 @@ async fn post_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             return Err(Error::bad_body(format!("User {missing} does not exist")));
         }
         organizations::add_members(&tx, tenant, &org.id, ids, &time::now()).await?;
+        for u in ids {
+            let event = crate::events::membership(&org.id, &org.name, u);
+            crate::events::emit(ctx, &tx, "organization.member.added", event).await?;
+        }
         tx.commit().await?;
         Ok(())
     })
@@ -167,6 +172,7 @@ async fn post_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 async fn delete_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let ids = input.body_strings("members");
     let (db, tenant, id, ids) = (ctx.db(), ctx.tenant_id(), input.path("id"), &ids);
+    let ctx = &ctx;
     atomically(|| async move {
         let tx = db.begin().await?;
         let org = organizations::find_for_update(&tx, tenant, id)
@@ -176,6 +182,8 @@ async fn delete_members(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         organizations::remove_members(&tx, tenant, &org.id, ids).await?;
         for user_id in ids {
             roles::unassign_all(&tx, tenant, user_id, &org.id).await?;
+            let event = crate::events::membership(&org.id, &org.name, user_id);
+            crate::events::emit(ctx, &tx, "organization.member.deleted", event).await?;
         }
         tx.commit().await?;
         Ok::<_, Error>(())

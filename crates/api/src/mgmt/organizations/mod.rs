@@ -224,7 +224,7 @@ async fn post_organizations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         created_at: now.clone(),
         updated_at: now,
     };
-    let (db, tenant) = (ctx.db(), ctx.tenant_id());
+    let (db, tenant, ctx) = (ctx.db(), ctx.tenant_id(), &ctx);
     let (row, shown_connections) = (&row, &enabled);
     let created = atomically(|| async move {
         let tx = db.begin().await?;
@@ -240,6 +240,8 @@ async fn post_organizations(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             Err(e) => return Err(e.into()),
         }
         let added = connections::add_on_create(&tx, tenant, &row.id, shown_connections).await?;
+        let event = crate::events::organization(&row.body);
+        crate::events::emit(ctx, &tx, "organization.created", event).await?;
         tx.commit().await?;
         Ok(added)
     })
@@ -269,6 +271,7 @@ async fn patch_organizations_by_id(ctx: Ctx, input: Input) -> Result<Reply, Erro
     let req = input.body_object();
     check_name(&req)?;
     let (db, tenant, id, req) = (ctx.db(), ctx.tenant_id(), input.path("id"), &req);
+    let ctx = &ctx;
     let o = atomically(|| async move {
         let tx = db.begin().await?;
         let mut o = organizations::find_for_update(&tx, tenant, id)
@@ -294,6 +297,8 @@ async fn patch_organizations_by_id(ctx: Ctx, input: Input) -> Result<Reply, Erro
             Err(e) if is_unique_violation(&e) => return Err(conflict()),
             Err(e) => return Err(e.into()),
         }
+        let event = crate::events::organization(&o.body);
+        crate::events::emit(ctx, &tx, "organization.updated", event).await?;
         tx.commit().await?;
         Ok(o.into_inner())
     })
@@ -302,15 +307,17 @@ async fn patch_organizations_by_id(ctx: Ctx, input: Input) -> Result<Reply, Erro
 }
 
 async fn delete_organizations_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let (db, tenant, id) = (ctx.db(), ctx.tenant_id(), input.path("id"));
+    let (db, tenant, id, ctx) = (ctx.db(), ctx.tenant_id(), input.path("id"), &ctx);
     atomically(|| async move {
         let tx = db.begin().await?;
-        organizations::find_for_update(&tx, tenant, id)
+        let gone = organizations::find_for_update(&tx, tenant, id)
             .await?
             .ok_or_else(not_found)?;
         // Members, their roles here, connections, grant associations, invitations and domains
         // go with it, in this one transaction.
         organizations::delete(&tx, tenant, id).await?;
+        let event = crate::events::organization(&gone.body);
+        crate::events::emit(ctx, &tx, "organization.deleted", event).await?;
         tx.commit().await?;
         Ok::<_, Error>(())
     })
