@@ -75,6 +75,20 @@ async fn failed_deliveries(s: &TestServer, t: &str, id: &str) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
+/// Waits until the stream has no failed delivery (or fails the test).
+async fn no_failed_deliveries(s: &TestServer, t: &str, id: &str) {
+    for _ in 0..100 {
+        if failed_deliveries(s, t, id).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "failed deliveries remain: {:?}",
+        failed_deliveries(s, t, id).await
+    );
+}
+
 #[tokio::test]
 async fn webhook_delivery_retry_redelivery_and_suspension() {
     for b in backends() {
@@ -137,7 +151,8 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         assert_eq!(e1["type"], "user.updated");
         assert_eq!(e1["id"], e2["id"]);
         assert_eq!(e2["data"]["object"]["name"], "Second");
-        assert!(failed_deliveries(&s, &t, &sid).await.is_empty());
+        // The receiver has answered; the delivery's record follows.
+        no_failed_deliveries(&s, &t, &sid).await;
 
         // Both attempts fail: a failed delivery with its attempts, which can be redelivered.
         rx.answer(&[500, 500]);
@@ -194,13 +209,7 @@ async fn webhook_delivery_retry_redelivery_and_suspension() {
         assert_eq!(st, 202);
         let got = rx.wait_for(WAIT, |r| r.len() >= 6).await;
         assert_eq!(event_of(&got[5])["id"], eid.as_str());
-        for _ in 0..50 {
-            if failed_deliveries(&s, &t, &sid).await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(failed_deliveries(&s, &t, &sid).await.is_empty());
+        no_failed_deliveries(&s, &t, &sid).await;
 
         // Three failed deliveries in a row: the stream is disabled, and gets nothing more.
         rx.answer(&[500; 6]);
@@ -538,7 +547,14 @@ async fn organization_events() {
             Some(json!({"members": [uid]})),
         )
         .await;
-        ok(&s, &t, Method::DELETE, &format!("/organizations/{oid}"), None).await;
+        ok(
+            &s,
+            &t,
+            Method::DELETE,
+            &format!("/organizations/{oid}"),
+            None,
+        )
+        .await;
         let got = rx.wait_for(WAIT, |r| r.len() >= 3).await;
         let mut types: Vec<String> = got
             .iter()
@@ -566,5 +582,92 @@ async fn organization_events() {
                 }
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn an_action_destination_runs_its_action() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let conn = database(&s, &t).await;
+        let code = "exports.onExecuteEventStream = async (event, api) => { \
+                    if (event.message.type === 'user.updated') \
+                    throw new Error('refused ' + event.message.data.object.user_id); };";
+        let action = ok(
+            &s,
+            &t,
+            Method::POST,
+            "/actions/actions",
+            Some(
+                json!({"name": "on-events", "code": code, "runtime": "node22",
+                        "supported_triggers": [{"id": "event-stream", "version": "v1"}]}),
+            ),
+        )
+        .await;
+        let aid = action["id"].as_str().unwrap().to_owned();
+        ok(
+            &s,
+            &t,
+            Method::POST,
+            &format!("/actions/actions/{aid}/deploy"),
+            None,
+        )
+        .await;
+        let stream = ok(
+            &s,
+            &t,
+            Method::POST,
+            "/event-streams",
+            Some(json!({
+                "subscriptions": [{"event_type": "user.created"}, {"event_type": "user.updated"}],
+                "destination": {"type": "action", "configuration": {"action_id": aid}}
+            })),
+        )
+        .await;
+        let sid = stream["id"].as_str().unwrap().to_owned();
+        let uid = new_user(&s, &t, &conn, "act@example.com").await;
+        ok(
+            &s,
+            &t,
+            Method::PATCH,
+            &format!("/users/{uid}"),
+            Some(json!({"name": "Updated"})),
+        )
+        .await;
+        let mut failed = Vec::new();
+        for _ in 0..100 {
+            failed = failed_deliveries(&s, &t, &sid).await;
+            if failed
+                .first()
+                .is_some_and(|d| d["attempts"].as_array().unwrap().len() == 2)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(failed.len(), 1, "only the update fails: {failed:?}");
+        assert_eq!(failed[0]["event_type"], "user.updated");
+        let why = failed[0]["attempts"][0]["error_message"].as_str().unwrap();
+        assert!(why.contains(&format!("refused {uid}")), "{why}");
+
+        // The stream's action goes with it.
+        ok(
+            &s,
+            &t,
+            Method::DELETE,
+            &format!("/event-streams/{sid}"),
+            None,
+        )
+        .await;
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/actions/actions/{aid}"),
+            None,
+        )
+        .await;
+        assert_eq!(st, 404);
     }
 }

@@ -511,8 +511,10 @@ pub(crate) fn api<'js>(
         Trigger::PasswordResetPostChallenge => {
             group(ctx, run, &api, "access", &[("deny", Rec::DenyReason)])?;
         }
-        Trigger::PostUserRegistration | Trigger::PostChangePassword | Trigger::SendPhoneMessage => {
-        }
+        Trigger::PostUserRegistration
+        | Trigger::PostChangePassword
+        | Trigger::SendPhoneMessage
+        | Trigger::EventStream => {}
     }
     Ok(api)
 }

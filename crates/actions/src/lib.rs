@@ -125,10 +125,12 @@ pub enum Trigger {
     PostChangePassword,
     SendPhoneMessage,
     PasswordResetPostChallenge,
+    /// An event stream's action destination: `event.message` is the CloudEvent.
+    EventStream,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 7] = [
+    pub const ALL: [Trigger; 8] = [
         Trigger::PostLogin,
         Trigger::CredentialsExchange,
         Trigger::PreUserRegistration,
@@ -136,6 +138,7 @@ impl Trigger {
         Trigger::PostChangePassword,
         Trigger::SendPhoneMessage,
         Trigger::PasswordResetPostChallenge,
+        Trigger::EventStream,
     ];
 
     /// The trigger's id as Auth0 names it (`post-login`, …).
@@ -148,6 +151,7 @@ impl Trigger {
             Trigger::PostChangePassword => "post-change-password",
             Trigger::SendPhoneMessage => "send-phone-message",
             Trigger::PasswordResetPostChallenge => "password-reset-post-challenge",
+            Trigger::EventStream => "event-stream",
         }
     }
 
@@ -165,6 +169,7 @@ impl Trigger {
             Trigger::PostChangePassword => "onExecutePostChangePassword",
             Trigger::SendPhoneMessage => "onExecuteSendPhoneMessage",
             Trigger::PasswordResetPostChallenge => "onExecutePostChallenge",
+            Trigger::EventStream => "onExecuteEventStream",
         }
     }
 }

@@ -200,6 +200,48 @@ impl Runtime {
         Ok(out)
     }
 
+    /// Runs the deployed version of one action (an event stream's destination) with `event`:
+    /// the execution, or why there was none (no such action, nothing deployed).
+    pub async fn run_deployed(
+        &self,
+        db: &Db,
+        tenant: &str,
+        action_id: &str,
+        trigger: Trigger,
+        event: Value,
+    ) -> Result<Result<Execution, String>, Error> {
+        let Some(action) = docs::get(db, tenant, ACTION, action_id).await? else {
+            return Ok(Err("the action does not exist".into()));
+        };
+        let Some(vid) = action
+            .pointer("/deployed_version/id")
+            .and_then(Value::as_str)
+        else {
+            return Ok(Err("the action has no deployed version".into()));
+        };
+        let Some(version) = docs::get(db, tenant, &VERSIONS.kind(action_id), vid).await? else {
+            return Ok(Err("the action has no deployed version".into()));
+        };
+        let compiled = match self.compiled.get(vid) {
+            Some(c) => c,
+            None => match self.engine.compile(str_of(&version, "code")) {
+                Ok(c) => {
+                    self.compiled.insert(vid.to_owned(), c.clone());
+                    c
+                }
+                Err(m) => return Ok(Err(m)),
+            },
+        };
+        let env = Env {
+            secrets: secret_pairs(version.get(SECRET_VALUES)),
+            modules: self.modules(db, tenant, version.get("modules")).await?,
+            cache: self.cache_of(tenant, action_id),
+        };
+        let ex = self.engine.run_with(&compiled, trigger, event, env).await;
+        self.keep_cache(tenant, action_id, &ex.commands);
+        Ok(Ok(ex))
+    }
+
     /// The live entries of an action's `api.cache`.
     fn cache_of(&self, tenant: &str, action_id: &str) -> ActionCache {
         let key = (tenant.to_owned(), action_id.to_owned());

@@ -16,6 +16,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Map, Value, json};
 
+use gatehouse_actions::{Outcome as ActionOutcome, Trigger};
 use gatehouse_core::{Error, time};
 use gatehouse_spec::Op;
 use gatehouse_store::{
@@ -99,7 +100,7 @@ async fn attempt(state: &AppState, item: &Item) -> Result<(), Error> {
         queue::done(db, tenant, &item.id).await?;
         return Ok(());
     }
-    let outcome = send(state, &stream, &event).await;
+    let outcome = send(state, tenant, &stream, &event).await;
     let cfg = &state.events.config;
     let tx = db.begin().await?;
     let now = time::now();
@@ -156,16 +157,24 @@ async fn attempt(state: &AppState, item: &Item) -> Result<(), Error> {
     Ok(())
 }
 
-/// POSTs the event to the stream's webhook with its authorization (never logged).
-async fn send(state: &AppState, stream: &Value, event: &Event) -> Outcome {
+/// POSTs the event to the stream's webhook with its authorization (never logged), or runs the
+/// stream's action.
+async fn send(state: &AppState, tenant: &str, stream: &Value, event: &Event) -> Outcome {
     let Some(conf) = stream.pointer("/destination/configuration") else {
         return Outcome::Unreachable("the stream has no destination".into());
     };
-    if streams::destination_type(stream) != "webhook" {
-        return Outcome::Unreachable(format!(
-            "events are not delivered to {} destinations by this server",
-            streams::destination_type(stream)
-        ));
+    let mut message = event.body.clone();
+    if let Value::Object(o) = &mut message {
+        o.insert("a0stream".into(), json!(str_of(stream, "id")));
+    }
+    match streams::destination_type(stream) {
+        "webhook" => {}
+        "action" => return run_action(state, tenant, conf, message).await,
+        other => {
+            return Outcome::Unreachable(format!(
+                "events are not delivered to {other} destinations by this server"
+            ));
+        }
     }
     let url = str_of(conf, "webhook_endpoint");
     let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
@@ -193,12 +202,36 @@ async fn send(state: &AppState, stream: &Value, event: &Event) -> Outcome {
             _ => {}
         }
     }
-    let mut body = event.body.clone();
-    if let Value::Object(o) = &mut body {
-        o.insert("a0stream".into(), json!(str_of(stream, "id")));
-    }
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = serde_json::to_vec(&message).unwrap_or_default();
     state.webhooks.post(url, &headers, bytes).await
+}
+
+/// Runs the destination's action with `event.message` the CloudEvent: it delivered the event
+/// unless it threw (or timed out, or had nothing deployed).
+async fn run_action(state: &AppState, tenant: &str, conf: &Value, message: Value) -> Outcome {
+    let action_id = str_of(conf, "action_id");
+    let event = json!({ "message": message });
+    let ran = state
+        .actions
+        .run_deployed(&state.db, tenant, action_id, Trigger::EventStream, event)
+        .await;
+    match ran {
+        Ok(Ok(ex)) => match ex.outcome {
+            ActionOutcome::Ok => Outcome::Delivered(200),
+            ActionOutcome::Error { name, message, .. } => {
+                Outcome::Unreachable(format!("the action failed: {name}: {message}"))
+            }
+            ActionOutcome::Timeout => Outcome::Unreachable("the action timed out".into()),
+            ActionOutcome::OutOfMemory => {
+                Outcome::Unreachable("the action ran out of memory".into())
+            }
+            ActionOutcome::NoHandler => {
+                Outcome::Unreachable("the action does not export onExecuteEventStream".into())
+            }
+        },
+        Ok(Err(why)) => Outcome::Unreachable(why),
+        Err(e) => Outcome::Unreachable(format!("the action could not run: {e}")),
+    }
 }
 
 // ---- the operations ------------------------------------------------------------------------

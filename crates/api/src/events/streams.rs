@@ -95,12 +95,11 @@ pub fn destination_type(s: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// Whether events are delivered to the stream: enabled, with a destination this server reaches.
-/// An EventBridge destination is kept and shown, but Gatehouse holds no AWS partner event
-/// source to publish to; an action destination is not run (the Actions engine has no
-/// `event-stream` trigger yet).
+/// Whether events are delivered to the stream: enabled, with a destination this server reaches
+/// (a webhook, or an action it runs). An EventBridge destination is kept and shown, but
+/// Gatehouse holds no AWS partner event source to publish to.
 pub fn delivers(s: &Value) -> bool {
-    str_of(s, "status") == "enabled" && destination_type(s) == "webhook"
+    str_of(s, "status") == "enabled" && matches!(destination_type(s), "webhook" | "action")
 }
 
 /// The event types a stream subscribes to.
