@@ -600,6 +600,11 @@ fn enum_params_filled(info: &gatehouse_spec::OpInfo) -> String {
             path = path.replace(&format!("{{{}}}", p.name), first);
         } else if let Some(id) = schema["pattern"].as_str().and_then(sample_id) {
             path = path.replace(&format!("{{{}}}", p.name), &id);
+        } else if let Some(n) = schema["minLength"].as_u64()
+            && schema["maxLength"].as_u64() == Some(n)
+        {
+            // An id of a fixed length (an event stream's): one of that length.
+            path = path.replace(&format!("{{{}}}", p.name), &"x".repeat(n as usize));
         }
     }
     path
