@@ -17,6 +17,7 @@ pub mod worker;
 
 pub use actions::run::ActionsConfig;
 pub use bootstrap::AdminCredentials;
+pub use logs::LogsConfig;
 pub use server::{Config, LogFormat, Running, TlsMode, build, serve, start};
 pub use webhooks::WebhooksConfig;
 

@@ -68,6 +68,8 @@ pub struct Config {
     pub actions: crate::actions::run::ActionsConfig,
     /// Outgoing deliveries (log streams, event streams).
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// The tenant log.
+    pub logs: crate::logs::LogsConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -137,7 +139,11 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let mut registry = Registry::default();
     mgmt::register(&mut registry);
     let worker = crate::worker::Worker::new();
-    let logs = crate::logs::Logs::start(db.clone(), worker.bell(crate::logs::streams::QUEUE_KIND));
+    let logs = crate::logs::Logs::start(
+        db.clone(),
+        worker.bell(crate::logs::streams::QUEUE_KIND),
+        &cfg.logs,
+    );
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
@@ -424,6 +430,7 @@ mod tests {
             dns_resolver: None,
             actions: Default::default(),
             webhooks: Default::default(),
+            logs: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

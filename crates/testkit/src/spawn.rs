@@ -130,6 +130,7 @@ async fn start_on(
             // Retries and suspension within a test's patience.
             retry_base: std::time::Duration::from_millis(20),
         },
+        logs: Default::default(),
     };
     gatehouse_api::start(&cfg).await
 }
