@@ -145,6 +145,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         network_acls: crate::acl::Cache::default(),
         actions: crate::actions::Runtime::new(&cfg.actions),
     }));
+    crate::keyring::spawn_refresher(&state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
             let id = req

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_org_roles_member_order.sql"),
         postgres: include_str!("../migrations/postgres/0004_org_roles_member_order.sql"),
     },
+    Migration {
+        version: 6,
+        name: "keys",
+        sqlite: include_str!("../migrations/sqlite/0006_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0006_keys.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
