@@ -135,6 +135,33 @@ async fn rotation_publishes_the_next_key_before_it_signs() {
 
         let (st, e) = call(&s, &t1, M::GET, "/keys/signing/nope", None).await;
         assert_eq!(st, 404, "{e}");
+
+        // Concurrent rotations each promote the next key of their moment: never two current
+        // keys, never a lost one.
+        let rotations = (0..3).map(|_| call(&s, &t1, M::POST, "/keys/signing/rotate", None));
+        let kids: std::collections::BTreeSet<String> = futures::future::join_all(rotations)
+            .await
+            .into_iter()
+            .map(|(st, v)| {
+                assert_eq!(st, 201, "{v}");
+                v["kid"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(kids.len(), 3, "each rotation promoted another key");
+        let (_, list) = call(&s, &t1, M::GET, "/keys/signing", None).await;
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 6);
+        let count = |f: &str| list.iter().filter(|k| k[f] == true).count();
+        assert_eq!(
+            (count("current"), count("next"), count("previous")),
+            (1, 1, 4)
+        );
+        let current = list.iter().find(|k| k["current"] == true).unwrap();
+        assert_eq!(jwks_kids(&s.url).await[0], current["kid"].as_str().unwrap());
+        assert_eq!(
+            kid_of(&s.mgmt_token().await),
+            current["kid"].as_str().unwrap()
+        );
     }
 }
 
