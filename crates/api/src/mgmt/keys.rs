@@ -254,7 +254,7 @@ async fn change_encryption_keys<T>(
         let tx = db.begin().await?;
         let mut all = keys::find_encryption_keys_for_update(&tx, tenant).await?;
         let before = all.clone().into_inner();
-        let out = change(&mut *all, &time::now())?;
+        let out = change(&mut all, &time::now())?;
         keys::save_encryption_keys(&tx, tenant, &all, &before).await?;
         tx.commit().await?;
         Ok::<_, Error>(out)
