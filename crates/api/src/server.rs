@@ -159,6 +159,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
     }));
     crate::worker::start(&state);
+    crate::keyring::spawn_refresher(&state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
             let id = req

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod docs;
 pub mod groups;
+pub mod keys;
 pub mod logs;
 mod migrate;
 pub mod organizations;

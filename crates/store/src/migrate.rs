@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_queue_logs.sql"),
         postgres: include_str!("../migrations/postgres/0005_queue_logs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "keys",
+        sqlite: include_str!("../migrations/sqlite/0006_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0006_keys.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
