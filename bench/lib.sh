@@ -98,7 +98,7 @@ start_server() {
     [[ -n "${BENCH_RUST_LOG:-}" ]] && export RUST_LOG="$BENCH_RUST_LOG"
     [[ -n "${BENCH_SQLITE_SYNCHRONOUS:-}" ]] && export GATEHOUSE_SQLITE_SYNCHRONOUS="$BENCH_SQLITE_SYNCHRONOUS"
     GATEHOUSE_ADMIN_CLIENT_ID="$ADMIN_ID" GATEHOUSE_ADMIN_CLIENT_SECRET="$ADMIN_SECRET" \
-      exec "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB_URL"
+      exec "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB_URL" ${BENCH_SERVER_ARGS:-}
   ) >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   local i

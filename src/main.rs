@@ -142,6 +142,16 @@ enum Command {
         /// A PEM file of CA certificates that deliveries trust besides the public roots.
         #[arg(long, env = "GATEHOUSE_WEBHOOKS_CA_FILE")]
         webhooks_ca_file: Option<PathBuf>,
+        /// Do not keep a tenant log (nothing logged, nothing streamed).
+        #[arg(long, env = "GATEHOUSE_NO_TENANT_LOGS")]
+        no_tenant_logs: bool,
+        /// How many days tenant log entries are kept.
+        #[arg(
+            long,
+            env = "GATEHOUSE_TENANT_LOGS_RETENTION_DAYS",
+            default_value_t = 30
+        )]
+        tenant_logs_retention_days: u64,
     },
     /// Apply database migrations and bootstrap the tenant, then exit.
     Migrate {
@@ -200,6 +210,8 @@ async fn run() -> anyhow::Result<()> {
             actions_allow_private_fetch,
             webhooks_allow_private,
             webhooks_ca_file,
+            no_tenant_logs,
+            tenant_logs_retention_days,
         } => {
             let log_format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -231,6 +243,12 @@ async fn run() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 events: Default::default(),
+                logs: gatehouse_api::LogsConfig {
+                    enabled: !no_tenant_logs,
+                    retention: std::time::Duration::from_secs(
+                        tenant_logs_retention_days.saturating_mul(86_400),
+                    ),
+                },
             };
             gatehouse_api::serve(cfg).await
         }

@@ -17,7 +17,7 @@ CLI_DIR="$ROOT/target/deploy-cli"
 EXCLUDED=(
   guardianFactors guardianFactorProviders guardianFactorTemplates guardianPolicies
   guardianPhoneFactorMessageTypes guardianPhoneFactorSelectedProvider # MFA (issue 13)
-  logStreams eventStreams              # logs and streams (issue 12)
+  eventStreams                         # event streams (issue 12)
   rateLimitPolicies                    # not among the spec's 406 operations
 )
 
@@ -53,7 +53,7 @@ start() {
 {"AUTH0_DOMAIN": "127.0.0.1:$port", "AUTH0_CLIENT_ID": "deploy-admin",
  "AUTH0_CLIENT_SECRET": "deploy-admin-secret-0123456789",
  "AUTH0_EXCLUDED": [${excluded%,}], "AUTH0_ALLOW_DELETE": false,
- "AUTH0_KEYWORD_REPLACE_MAPPINGS": {"SMTP_PASS": "not-a-real-password"}}
+ "AUTH0_KEYWORD_REPLACE_MAPPINGS": {"SMTP_PASS": "not-a-real-password", "LOGSTREAMS_HTTP_SECRET": "Bearer deploy-siem-token"}}
 EOC
 }
 

@@ -51,7 +51,7 @@ async fn bad_credentials(s: &TestServer, token: &str) -> Vec<Bad> {
             "azp": s.admin_client_id,
         })
     };
-    let kid = tenant.signing_key.kid.clone();
+    let kid = tenant.keys().signing.kid.clone();
 
     // A real token whose payload was swapped for one with more scopes: its signature no longer fits.
     let parts: Vec<&str> = token.split('.').collect();
@@ -80,7 +80,7 @@ async fn bad_credentials(s: &TestServer, token: &str) -> Vec<Bad> {
     // HS256 keyed with the server's public key (PEM), the classic algorithm confusion.
     let pem = format!(
         "-----BEGIN RSA PUBLIC KEY-----\n{}\n-----END RSA PUBLIC KEY-----\n",
-        base64::engine::general_purpose::STANDARD.encode(tenant.signing_key.public_der())
+        base64::engine::general_purpose::STANDARD.encode(tenant.keys().signing.public_der())
     );
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
     let signing_input = format!(
@@ -92,11 +92,11 @@ async fn bad_credentials(s: &TestServer, token: &str) -> Vec<Bad> {
     let tag = hmac::sign(&key, signing_input.as_bytes());
     let hs256 = format!("{signing_input}.{}", B64.encode(tag.as_ref()));
 
-    let expired = tenant.signing_key.sign(&claims(now - 60)).unwrap();
+    let expired = tenant.keys().signing.sign(&claims(now - 60)).unwrap();
     let wrong_issuer = {
         let mut c = claims(now + 3600);
         c["iss"] = json!("https://elsewhere.example/");
-        tenant.signing_key.sign(&c).unwrap()
+        tenant.keys().signing.sign(&c).unwrap()
     };
 
     // A real token from the server, for another API of the tenant.

@@ -28,6 +28,17 @@ async fn writes_and_exchanges_are_logged_and_searchable() {
     for backend in backends() {
         let s = spawn_on(&backend).await;
         let t = s.mgmt_token().await;
+        let rx = Receiver::start().await;
+        ok(
+            &s,
+            &t,
+            Method::POST,
+            "/log-streams",
+            Some(json!({"name": "logins", "type": "http",
+                "filters": [{"type": "category", "name": "auth.token_exchange.success"}],
+                "sink": {"httpEndpoint": rx.url("/in")}})),
+        )
+        .await;
         let c = ok(
             &s,
             &t,
@@ -56,9 +67,13 @@ async fn writes_and_exchanges_are_logged_and_searchable() {
 
         let all = ok(&s, &t, Method::GET, "/logs", None).await;
         let kinds = types(&all);
-        // Newest first: the failed exchange, the refused write, the write, the exchange that
+        // Newest first: the failed exchange, the refused write, the writes, the exchange that
         // gave this test its token.
-        assert_eq!(kinds[..4], ["feccft", "fapi", "sapi", "seccft"], "{all}");
+        assert_eq!(
+            kinds[..5],
+            ["feccft", "fapi", "sapi", "sapi", "seccft"],
+            "{all}"
+        );
         let sapi = &all[2];
         assert_eq!(sapi["description"], "Create a client");
         assert_eq!(sapi["client_id"], s.admin_client_id.as_str());
@@ -70,7 +85,17 @@ async fn writes_and_exchanges_are_logged_and_searchable() {
 
         // Search, one entry, checkpoint paging, totals, fields, sort.
         let q = ok(&s, &t, Method::GET, "/logs?q=type:sapi", None).await;
-        assert_eq!(types(&q), ["sapi"]);
+        assert_eq!(types(&q), ["sapi", "sapi"]);
+        // The refused creation has the same description.
+        let q = ok(
+            &s,
+            &t,
+            Method::GET,
+            "/logs?q=description:%22Create%20a%20client%22",
+            None,
+        )
+        .await;
+        assert_eq!(types(&q), ["fapi", "sapi"]);
         let q = ok(
             &s,
             &t,
@@ -100,7 +125,7 @@ async fn writes_and_exchanges_are_logged_and_searchable() {
             None,
         )
         .await;
-        assert_eq!(types(&next)[0], "fapi");
+        assert_eq!(types(&next)[..2], ["sapi", "fapi"]);
         let f = ok(
             &s,
             &t,
@@ -115,6 +140,42 @@ async fn writes_and_exchanges_are_logged_and_searchable() {
         assert_eq!(st, 400, "{e}");
         let (st, _) = call(&s, &t, Method::GET, "/logs?page=10&per_page=100", None).await;
         assert_eq!(st, 400);
+
+        // The exchange that is a "login" of this client arrives at the stream taking them.
+        let token_body = json!({"grant_type": "client_credentials",
+            "client_id": s.admin_client_id, "client_secret": s.admin_client_secret,
+            "audience": format!("{}/api/v2/", s.url)});
+        let res = s
+            .http
+            .post(format!("{}/oauth/token", s.url))
+            .json(&token_body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let got = rx
+            .wait_for(Duration::from_secs(10), |g| {
+                g.iter().any(|r| r.text().contains("\"seccft\""))
+            })
+            .await;
+        let lines: Vec<Value> = got
+            .iter()
+            .flat_map(|r| {
+                r.text()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect();
+        assert!(!lines.is_empty(), "JSON lines by default");
+        assert!(
+            lines.iter().all(|l| l["data"]["type"] == "seccft"),
+            "{lines:?}"
+        );
+        assert!(
+            !got.iter()
+                .any(|r| r.text().contains(&s.admin_client_secret))
+        );
     }
 }
 
@@ -152,11 +213,16 @@ async fn http_stream_delivers_retries_and_suspends() {
         .await;
         let got = rx
             .wait_for(Duration::from_secs(10), |g| {
-                g.iter().any(|r| r.status == 200)
+                g.iter()
+                    .any(|r| r.status == 200 && r.text().contains("Create a role"))
             })
             .await;
         assert!(got.len() >= 2, "a retry after the 500: {got:?}");
-        let last = got.last().unwrap();
+        assert_eq!(got[0].status, 500);
+        let last = got
+            .iter()
+            .find(|r| r.status == 200 && r.text().contains("Create a role"))
+            .unwrap();
         assert_eq!(
             last.header("authorization").as_deref(),
             Some("Bearer s3cret")
@@ -164,7 +230,7 @@ async fn http_stream_delivers_retries_and_suspends() {
         assert_eq!(last.header("x-tenant").as_deref(), Some("t1"));
         let body: Value = serde_json::from_slice(&last.body).unwrap();
         let entries = body.as_array().unwrap();
-        // Only management successes: the stream's own creation and the role.
+        // Only management successes (the stream's own creation, the role).
         assert!(
             entries.iter().all(|e| e["data"]["type"] == "sapi"),
             "{body}"

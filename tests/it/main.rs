@@ -18,6 +18,7 @@ mod custom_domains;
 mod event_streams;
 mod groups;
 mod hostile;
+mod keys;
 mod logs;
 mod network_acls;
 mod organizations;

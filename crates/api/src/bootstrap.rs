@@ -6,14 +6,19 @@ use anyhow::Context;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Map, Value, json};
 
-use gatehouse_core::{ids, jwt::SigningKey, jwt::Verifier, time};
+use gatehouse_core::{ids, time};
 use gatehouse_spec::SCOPES;
 use gatehouse_store::{
     Db, Exec, client_grants, client_grants::ClientGrantRow, clients, clients::ClientRow,
-    connections, docs, migrate, resource_servers, resource_servers::ResourceServerRow, tenants,
+    connections, docs, keys, migrate, resource_servers, resource_servers::ResourceServerRow,
+    tenants,
 };
 
-use crate::{mgmt, state::Tenant};
+use crate::{
+    keyring::{KeyRing, SharedRing, new_signing_key, signing_certificate},
+    mgmt,
+    state::Tenant,
+};
 
 /// Credentials of the admin client, when the caller chose them.
 #[derive(Clone, Default)]
@@ -48,40 +53,9 @@ pub async fn bootstrap(
     }
     tenants::ensure(&tx, tenant_id, tenant_id, &now).await?;
 
-    // Signing key.
-    let keys = tenants::list_signing_keys(&tx, tenant_id).await?;
-    let (signing_key, cert_pem) = match keys.iter().find(|k| k.current && !k.revoked) {
-        Some(k) => {
-            let der = STANDARD.decode(&k.private_der)?;
-            let cert = match &k.cert_pem {
-                Some(c) => c.clone(),
-                None => signing_certificate(&der, issuer)?,
-            };
-            (SigningKey::from_pkcs8(k.kid.clone(), &der)?, cert)
-        }
-        None => {
-            let (key, der) = SigningKey::generate(ids::kid())?;
-            let row = tenants::SigningKeyRow {
-                kid: key.kid.clone(),
-                cert_pem: Some(signing_certificate(&der, issuer)?),
-                private_der: STANDARD.encode(der),
-                current: true,
-                revoked: false,
-                created_at: now.clone(),
-            };
-            tenants::insert_signing_key(&tx, tenant_id, &row).await?;
-            (key, row.cert_pem.unwrap_or_default())
-        }
-    };
-    let mut verifier = Verifier::default();
-    verifier.add_key(&signing_key.kid, &signing_key.public_der())?;
-    for k in keys
-        .iter()
-        .filter(|k| !k.revoked && k.kid != signing_key.kid)
-    {
-        let other = SigningKey::from_pkcs8(k.kid.clone(), &STANDARD.decode(&k.private_der)?)?;
-        verifier.add_key(&other.kid, &other.public_der())?;
-    }
+    // Signing keys: a current key and the next one, published before it is used.
+    let ring = ensure_signing_keys(&tx, tenant_id, issuer, &now).await?;
+    ensure_encryption_keys(&tx, tenant_id, &now).await?;
 
     // The Management API: its identifier follows the issuer; its scopes follow the spec.
     let audience = format!("{issuer}api/v2/");
@@ -283,11 +257,9 @@ pub async fn bootstrap(
     tx.commit().await?;
     Ok(Bootstrapped {
         tenant: Tenant {
-            signing_keys: json!([{"cert": cert_pem, "subject": format!("/CN={}", issuer_host(issuer))}]),
             id: tenant_id.to_owned(),
             issuer: issuer.to_owned(),
-            signing_key,
-            verifier,
+            keys: SharedRing::new(ring),
         },
         new_admin,
         admin_client_id,
@@ -318,32 +290,63 @@ async fn default_connection(
     Ok(row.id)
 }
 
-/// The host of an issuer URL (`https://host:port/` → `host`).
-fn issuer_host(issuer: &str) -> &str {
-    let rest = issuer.split_once("://").map_or(issuer, |(_, r)| r);
-    let host_port = rest.split('/').next().unwrap_or(rest);
-    match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => host_port.split(':').next().unwrap_or(host_port),
-    }
-}
-
-/// A self-signed X.509 certificate (PEM) of the tenant's RSA signing key, named after the issuer's
-/// host: what Auth0 shows in a client's `signing_keys` and publishes as the JWK's `x5c`.
-fn signing_certificate(pkcs8: &[u8], issuer: &str) -> anyhow::Result<String> {
-    let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8);
-    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, issuer_host(issuer));
-    params.not_before = ::time::OffsetDateTime::now_utc();
-    params.not_after = params.not_before + ::time::Duration::days(365 * 10);
-    Ok(params.self_signed(&key)?.pem())
-}
-
 fn set(meta: &mut Value, key: &str, value: &str) {
     if let Some(o) = meta.as_object_mut() {
         o.insert(key.to_owned(), json!(value));
     }
+}
+
+/// Makes sure the tenant has a current signing key and a next one (a tenant made before keys
+/// rotated has only a current key), each with its certificate; returns the ring they make.
+async fn ensure_signing_keys(
+    tx: &gatehouse_store::Tx,
+    tenant_id: &str,
+    issuer: &str,
+    now: &str,
+) -> anyhow::Result<KeyRing> {
+    let mut stored = keys::find_signing_keys_for_update(tx, tenant_id).await?;
+    let before = stored.keys.clone();
+    for k in stored.keys.iter_mut().filter(|k| k.cert_pem.is_none()) {
+        let der = STANDARD.decode(&k.private_der)?;
+        k.cert_pem = Some(signing_certificate(&der, issuer)?);
+    }
+    if !stored.keys.iter().any(|k| k.current && !k.revoked) {
+        let mut key = new_signing_key(issuer, now)?;
+        key.current = true;
+        key.current_since = Some(now.to_owned());
+        stored.keys.push(key);
+    }
+    if !stored.keys.iter().any(|k| k.next && !k.revoked) {
+        let mut key = new_signing_key(issuer, now)?;
+        key.next = true;
+        stored.keys.push(key);
+    }
+    if stored.keys != before || stored.generation == 0 {
+        stored.generation = keys::save_signing_keys(tx, tenant_id, &stored).await?;
+    }
+    KeyRing::build(&stored, issuer)
+}
+
+/// The encryption-key hierarchy every tenant starts with: an active environment root key and an
+/// active tenant master key under it.
+async fn ensure_encryption_keys(
+    tx: &gatehouse_store::Tx,
+    tenant_id: &str,
+    now: &str,
+) -> anyhow::Result<()> {
+    let mut stored = keys::find_encryption_keys_for_update(tx, tenant_id).await?;
+    if !stored.is_empty() {
+        return Ok(());
+    }
+    let root = mgmt::keys::encryption_key(mgmt::keys::ENVIRONMENT_ROOT, "active", None, now);
+    let master = mgmt::keys::encryption_key(
+        mgmt::keys::TENANT_MASTER,
+        "active",
+        Some(root.kid.clone()),
+        now,
+    );
+    stored.push(root);
+    stored.push(master);
+    keys::save_encryption_keys(tx, tenant_id, &stored, &[]).await?;
+    Ok(())
 }

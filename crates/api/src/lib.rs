@@ -7,6 +7,7 @@ pub mod authn;
 pub mod bootstrap;
 pub mod config;
 pub mod events;
+pub mod keyring;
 pub mod logs;
 pub mod mgmt;
 pub mod scim;
@@ -19,6 +20,7 @@ pub mod worker;
 pub use actions::run::ActionsConfig;
 pub use bootstrap::AdminCredentials;
 pub use events::EventsConfig;
+pub use logs::LogsConfig;
 pub use server::{Config, LogFormat, Running, TlsMode, build, serve, start};
 pub use webhooks::WebhooksConfig;
 

@@ -70,6 +70,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhooksConfig,
     /// Event deliveries' attempts and when a failing stream is disabled.
     pub events: crate::events::EventsConfig,
+    /// The tenant log.
+    pub logs: crate::logs::LogsConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -139,7 +141,11 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let mut registry = Registry::default();
     mgmt::register(&mut registry);
     let worker = crate::worker::Worker::new();
-    let logs = crate::logs::Logs::start(db.clone(), worker.bell(crate::logs::streams::QUEUE_KIND));
+    let logs = crate::logs::Logs::start(
+        db.clone(),
+        worker.bell(crate::logs::streams::QUEUE_KIND),
+        &cfg.logs,
+    );
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
@@ -156,6 +162,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         events: crate::events::Events::new(&cfg.events),
     }));
     crate::worker::start(&state);
+    crate::keyring::spawn_refresher(&state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
             let id = req
@@ -428,6 +435,7 @@ mod tests {
             actions: Default::default(),
             webhooks: Default::default(),
             events: Default::default(),
+            logs: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

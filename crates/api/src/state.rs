@@ -2,24 +2,29 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::jwt::{SigningKey, Verifier};
 use gatehouse_spec::Validators;
 use gatehouse_store::Db;
 
-use crate::spine::{Registry, auth::TokenCache, router::Routes};
+use crate::{
+    keyring::{KeyRing, SharedRing},
+    spine::{Registry, auth::TokenCache, router::Routes},
+};
 
-/// A tenant as the server holds it in memory: its issuer and keys.
+/// A tenant as the server holds it in memory: its issuer and its signing keys.
 pub struct Tenant {
     pub id: String,
     /// `https://host/`, with the trailing slash, as Auth0 writes `iss`.
     pub issuer: String,
-    pub signing_key: SigningKey,
-    /// `[{"cert": PEM, "subject": "/CN=host"}]`: the key's certificate, as clients show it.
-    pub signing_keys: serde_json::Value,
-    pub verifier: Verifier,
+    /// The signing keys: swapped whole by a rotation or revocation ([`crate::keyring`]).
+    pub keys: SharedRing,
 }
 
 impl Tenant {
+    /// The signing keys as they are now (hold it briefly, never across an `.await`).
+    pub fn keys(&self) -> arc_swap::Guard<std::sync::Arc<KeyRing>> {
+        self.keys.load()
+    }
+
     /// The Management API's audience, `{issuer}api/v2/`.
     pub fn management_audience(&self) -> String {
         format!("{}api/v2/", self.issuer)

@@ -98,6 +98,20 @@ pub async fn get_many(x: &impl Exec, tenant: &str, ids: &[String]) -> DbResult<V
     Ok(out)
 }
 
+/// Removes every tenant's entries whose id sorts before `log_id` (ids start with the time).
+pub async fn delete_before(db: &crate::Db, log_id: &str) -> DbResult<()> {
+    let tenants = db.query("SELECT id FROM tenants", vec![]).await?;
+    for t in tenants {
+        let tenant = t.text("id")?;
+        db.execute(
+            "DELETE FROM logs WHERE tenant_id = $1 AND log_id < $2",
+            params![tenant, log_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// What a list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ListRequest<'a> {

@@ -43,6 +43,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0005_queue_logs.sql"),
     },
     Migration {
+        version: 6,
+        name: "keys",
+        sqlite: include_str!("../migrations/sqlite/0006_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0006_keys.sql"),
+    },
+    Migration {
         version: 8,
         name: "event_streams",
         sqlite: include_str!("../migrations/sqlite/0008_event_streams.sql"),

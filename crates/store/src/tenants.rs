@@ -1,4 +1,4 @@
-//! Tenants and their signing keys.
+//! Tenants (their signing keys: [`crate::keys`]).
 
 use crate::{DbResult, Exec, params};
 
@@ -19,45 +19,4 @@ pub async fn ensure(x: &impl Exec, id: &str, name: &str, now: &str) -> DbResult<
         )
         .await?;
     Ok(n > 0)
-}
-
-#[derive(Debug, Clone)]
-pub struct SigningKeyRow {
-    pub kid: String,
-    /// PKCS#8 DER, base64.
-    pub private_der: String,
-    /// The self-signed X.509 certificate of the key (PEM), as Auth0 shows it in `signing_keys`.
-    pub cert_pem: Option<String>,
-    pub current: bool,
-    pub revoked: bool,
-    pub created_at: String,
-}
-
-pub async fn list_signing_keys(x: &impl Exec, tenant: &str) -> DbResult<Vec<SigningKeyRow>> {
-    x.query(
-        "SELECT kid, private_der, cert_pem, current, revoked, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at",
-        params![tenant],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(SigningKeyRow {
-            kid: r.text("kid")?,
-            private_der: r.text("private_der")?,
-            cert_pem: r.opt_text("cert_pem")?,
-            current: r.bool("current")?,
-            revoked: r.bool("revoked")?,
-            created_at: r.text("created_at")?,
-        })
-    })
-    .collect()
-}
-
-pub async fn insert_signing_key(x: &impl Exec, tenant: &str, key: &SigningKeyRow) -> DbResult<()> {
-    x.execute(
-        "INSERT INTO signing_keys (tenant_id, kid, private_der, cert_pem, current, revoked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![tenant, &key.kid, &key.private_der, key.cert_pem.clone(), key.current, key.revoked, &key.created_at],
-    )
-    .await?;
-    Ok(())
 }

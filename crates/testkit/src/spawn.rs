@@ -136,6 +136,7 @@ async fn start_on(
             disable_after_consecutive: 3,
             ..Default::default()
         },
+        logs: Default::default(),
     };
     gatehouse_api::start(&cfg).await
 }

@@ -13,13 +13,9 @@ fn host(headers: &HeaderMap) -> Option<&str> {
 
 pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let tenant = state.tenant_for_host(host(&headers));
-    let mut jwk = tenant.signing_key.public_jwk();
-    // `x5c`: the key's certificate, base64 DER (the PEM's body), as Auth0 publishes it.
-    if let Some(pem) = tenant.signing_keys[0]["cert"].as_str() {
-        let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        jwk["x5c"] = json!([der_b64]);
-    }
-    Json(json!({ "keys": [jwk] }))
+    // The current key, the next one (published before it signs) and the previous ones not
+    // revoked, each with its certificate (`x5c`), as Auth0 publishes them.
+    Json(tenant.keys().jwks.clone())
 }
 
 pub async fn openid_configuration(

@@ -335,10 +335,13 @@ async fn issue(
         permissions,
         custom: custom.as_ref(),
     };
-    let token = if rfc9068 {
-        tenant.signing_key.sign_typed(&claims, "at+jwt")?
-    } else {
-        tenant.signing_key.sign(&claims)?
+    let token = {
+        let keys = tenant.keys();
+        if rfc9068 {
+            keys.signing.sign_typed(&claims, "at+jwt")?
+        } else {
+            keys.signing.sign(&claims)?
+        }
     };
     Ok(TokenReply {
         access_token: token,

@@ -83,29 +83,52 @@ struct Pending {
     ack: oneshot::Sender<()>,
 }
 
+/// The server's settings for the tenant log.
+#[derive(Debug, Clone)]
+pub struct LogsConfig {
+    /// Whether events are logged at all (`--no-tenant-logs` turns it off: nothing is written,
+    /// `/logs` is empty and streams get nothing).
+    pub enabled: bool,
+    /// How long entries are kept (Auth0 keeps them 1 to 30 days, by plan).
+    pub retention: Duration,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
 /// The log writer's door.
 pub struct Logs {
-    tx: mpsc::Sender<Pending>,
+    tx: Option<mpsc::Sender<Pending>>,
 }
 
 impl Logs {
     /// Starts the writer task. `deliveries` is rung when entries were queued for streams.
-    pub fn start(db: Db, deliveries: Option<Arc<Notify>>) -> Self {
+    pub fn start(db: Db, deliveries: Option<Arc<Notify>>, cfg: &LogsConfig) -> Self {
+        if !cfg.enabled {
+            return Self { tx: None };
+        }
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(write_loop(db, rx, deliveries));
-        Self { tx }
+        tokio::spawn(write_loop(db, rx, deliveries, cfg.retention));
+        Self { tx: Some(tx) }
     }
 
     /// Writes `entry` for `tenant`; returns once it is committed (or the writer failed: the
     /// failure is logged and the request goes on).
     pub async fn record(&self, tenant: &str, entry: Entry) {
+        let Some(tx) = &self.tx else { return };
         let (ack, done) = oneshot::channel();
         let p = Pending {
             tenant: tenant.to_owned(),
             entry,
             ack,
         };
-        if self.tx.send(p).await.is_err() {
+        if tx.send(p).await.is_err() {
             return;
         }
         if tokio::time::timeout(ACK_WAIT, done).await.is_err() {
@@ -114,8 +137,20 @@ impl Logs {
     }
 }
 
-async fn write_loop(db: Db, mut rx: mpsc::Receiver<Pending>, deliveries: Option<Arc<Notify>>) {
+async fn write_loop(
+    db: Db,
+    mut rx: mpsc::Receiver<Pending>,
+    deliveries: Option<Arc<Notify>>,
+    retention: Duration,
+) {
+    let mut last_prune: Option<std::time::Instant> = None;
     while let Some(first) = rx.recv().await {
+        if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(e) = prune(&db, retention).await {
+                tracing::warn!(error = %e, "could not remove expired log entries");
+            }
+        }
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {
@@ -137,6 +172,16 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Pending>, deliveries: Option<
             let _ = p.ack.send(());
         }
     }
+}
+
+/// How often expired entries are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Removes the entries older than `retention` (ids start with the time: a range of the key).
+async fn prune(db: &Db, retention: Duration) -> anyhow::Result<()> {
+    let cutoff = gatehouse_store::seq_now()
+        .saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
+    logs::delete_before(db, &format!("900{cutoff:020}")).await
 }
 
 /// Writes the entries and queues their deliveries; whether any delivery was queued.

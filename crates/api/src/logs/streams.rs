@@ -161,6 +161,17 @@ fn check(v: &mut Value, prev: Option<&Value>) -> Result<(), Error> {
             format!("The sink of a log stream of type {kind} cannot be updated").into(),
         ));
     }
+    // A sink holds its own type's settings only (a PATCH may not graft another type's on).
+    if let Some(sink) = v.get("sink").and_then(Value::as_object)
+        && let Some(bad) = sink.keys().find(|k| !sink_key(&kind, k))
+    {
+        return Err(Error::InvalidBody(
+            format!(
+                "Payload validation error: '{bad}' is not a setting of a {kind} log stream's sink"
+            )
+            .into(),
+        ));
+    }
     // Auth0's defaults for a PII configuration.
     if let Some(pii) = v.get_mut("pii_config").and_then(Value::as_object_mut) {
         pii.entry("method").or_insert_with(|| json!("hash"));
@@ -185,6 +196,22 @@ fn check(v: &mut Value, prev: Option<&Value>) -> Result<(), Error> {
         p.remove("failures");
     }
     Ok(())
+}
+
+/// Whether `key` is a sink setting of streams of type `kind`.
+fn sink_key(kind: &str, key: &str) -> bool {
+    let prefix = match kind {
+        "http" => "http",
+        "eventbridge" => "aws",
+        "eventgrid" => "azure",
+        "datadog" => "datadog",
+        "splunk" => "splunk",
+        "sumo" => "sumo",
+        "segment" => "segment",
+        "mixpanel" => "mixpanel",
+        _ => return true,
+    };
+    key.starts_with(prefix)
 }
 
 /// The filter category of a log type code (Auth0's "Log stream filters" table, for the codes
@@ -736,6 +763,16 @@ mod tests {
         let hashed = apply_pii(&json!({"pii_config": {"log_fields": ["email"]}}), e);
         assert_eq!(hashed["details"]["email"].as_str().unwrap().len(), 16);
         assert_eq!(hashed["user_name"], "ann@example.com");
+    }
+
+    #[test]
+    fn sinks_hold_their_own_settings() {
+        let mut v =
+            json!({"type": "http", "sink": {"httpEndpoint": "https://x", "datadogApiKey": "k"}});
+        assert!(check(&mut v, None).is_err());
+        let mut v =
+            json!({"type": "datadog", "sink": {"datadogApiKey": "k", "datadogRegion": "us"}});
+        assert!(check(&mut v, None).is_ok());
     }
 
     #[test]

@@ -347,7 +347,12 @@ async fn get_clients(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .iter()
         .map(|r| {
             project_client(
-                render(ctx.tenant_id(), &ctx.tenant.signing_keys, r, show),
+                render(
+                    ctx.tenant_id(),
+                    &ctx.tenant.keys().client_signing_keys,
+                    r,
+                    show,
+                ),
                 q,
             )
         })
@@ -387,7 +392,12 @@ pub(crate) async fn create(
         .await
         .context("enabling the new client on connections")?;
     tx.commit().await.context("committing a new client")?;
-    let mut shown = render(ctx.tenant_id(), &ctx.tenant.signing_keys, &row, true);
+    let mut shown = render(
+        ctx.tenant_id(),
+        &ctx.tenant.keys().client_signing_keys,
+        &row,
+        true,
+    );
     show_created_credentials(&mut shown, &creds);
     Ok((row, shown))
 }
@@ -459,7 +469,7 @@ async fn get_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let row = find(&ctx, input.path("id")).await?;
     let v = render(
         ctx.tenant_id(),
-        &ctx.tenant.signing_keys,
+        &ctx.tenant.keys().client_signing_keys,
         &row,
         ctx.has_scope("read:client_keys"),
     );
@@ -545,7 +555,7 @@ async fn patch_clients_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let show = ctx.has_scope("read:client_keys") || ctx.has_scope("update:client_keys");
     Ok(Reply::json(render(
         tenant,
-        &ctx.tenant.signing_keys,
+        &ctx.tenant.keys().client_signing_keys,
         &row,
         show,
     )))
@@ -623,7 +633,7 @@ async fn post_rotate_secret(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     .await?;
     Ok(Reply::json(render(
         tenant,
-        &ctx.tenant.signing_keys,
+        &ctx.tenant.keys().client_signing_keys,
         &row,
         true,
     )))

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod common;
 pub mod connections;
 pub mod groups;
+pub mod keys;
 pub mod organizations;
 pub mod pem;
 pub mod resource_servers;
@@ -22,6 +23,7 @@ pub fn register(reg: &mut Registry) {
     groups::register(reg);
     users::register(reg);
     roles::register(reg);
+    keys::register(reg);
     organizations::register(reg);
     crate::config::register(reg);
     crate::actions::register(reg);

@@ -30,6 +30,9 @@ impl Principal {
 pub struct Verified {
     token: Arc<str>,
     tenant: Arc<str>,
+    /// The key generation it was verified under: a hit under another generation (a key was
+    /// rotated or revoked since) is verified again, so a revoked key's token never passes.
+    generation: i64,
     principal: Arc<Principal>,
 }
 
@@ -94,16 +97,18 @@ pub fn authenticate(
     };
     let now = unix_now();
     let key = cache_key(&tenant.id, token);
+    let keys = tenant.keys();
     if let Some(v) = cache.get(&key)
         && *v.token == *token
         && *v.tenant == *tenant.id
+        && v.generation == keys.generation
     {
         if v.principal.exp > now {
             return Ok(v.principal);
         }
         cache.invalidate(&key);
     }
-    let claims = tenant
+    let claims = keys
         .verifier
         .verify(token, &tenant.issuer, &tenant.management_audience(), now)
         .map_err(|e| Error::InvalidToken(e.to_string().into()))?;
@@ -113,6 +118,7 @@ pub fn authenticate(
         Verified {
             token: token.into(),
             tenant: tenant.id.as_str().into(),
+            generation: keys.generation,
             principal: p.clone(),
         },
     );
@@ -160,6 +166,7 @@ mod tests {
             let v = Verified {
                 token: token.as_str().into(),
                 tenant: "default".into(),
+                generation: 1,
                 principal: Arc::new(Principal {
                     sub: "x@clients".into(),
                     client_id: Some("x".into()),
