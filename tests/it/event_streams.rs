@@ -408,6 +408,24 @@ async fn stream_ids_event_types_and_listing() {
                 .unwrap()
                 .starts_with("aws.partner/auth0.com/")
         );
+        let bid = made["id"].as_str().unwrap().to_owned();
+        let redeliver = format!("/event-streams/{bid}/redeliver");
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            &redeliver,
+            Some(json!({"date_from": "soon"})),
+        )
+        .await;
+        assert_eq!(
+            (st, v["errorCode"].as_str()),
+            (400, Some("invalid_body")),
+            "{v}"
+        );
+        let body = json!({"statuses": ["failed"], "event_types": ["user.created"]});
+        let (st, v) = call(&s, &t, Method::POST, &redeliver, Some(body.clone())).await;
+        assert_eq!((st, &v), (202, &body));
         let list = ok(&s, &t, Method::GET, "/event-streams", None).await;
         assert_eq!(list["eventStreams"].as_array().unwrap().len(), 1, "{list}");
         // A destination keeps its type.

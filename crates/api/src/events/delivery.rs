@@ -390,12 +390,14 @@ async fn redeliver_many(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let id = input.path("id");
     streams::STREAMS.load(&ctx, id).await?;
     let b = &input.body;
+    // A date the body gets wrong is the body's error.
     let mut f = filter_of(
         input.body_strings("statuses"),
         input.body_strings("event_types"),
         b.get("date_from").and_then(Value::as_str),
         b.get("date_to").and_then(Value::as_str),
-    )?;
+    )
+    .map_err(|e| Error::bad_body(e.public_message()))?;
     f.limit = 10_000;
     let ds = event_streams::list_deliveries(ctx.db(), ctx.tenant_id(), id, &f).await?;
     let ids: Vec<String> = ds.into_iter().map(|d| d.event_id).collect();
