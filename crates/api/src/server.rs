@@ -66,6 +66,10 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     /// Actions' limits.
     pub actions: crate::actions::run::ActionsConfig,
+    /// Jobs' limits (`--import-max-bytes`, `--export-ttl-secs`).
+    pub jobs: crate::mgmt::jobs::JobsConfig,
+    /// The e-mail outbox's fallback SMTP server (`--smtp-url`, `--smtp-from`).
+    pub smtp: crate::email::smtp::SmtpConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -134,6 +138,10 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let boot = bootstrap(&db, DEFAULT_TENANT, &issuer, &cfg.admin).await?;
     let mut registry = Registry::default();
     mgmt::register(&mut registry);
+    registry.set_body_limit(
+        gatehouse_spec::Op::PostUsersImports,
+        mgmt::jobs::import_body_limit(&cfg.jobs),
+    );
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
@@ -144,6 +152,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         dns_resolver: cfg.dns_resolver,
         network_acls: crate::acl::Cache::default(),
         actions: crate::actions::Runtime::new(&cfg.actions),
+        jobs: cfg.jobs.clone(),
+        smtp: cfg.smtp.clone(),
     }));
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -177,6 +187,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .merge(management)
         .merge(authn::routes())
         .merge(scim::routes())
+        .merge(mgmt::tickets::routes())
+        .merge(mgmt::jobs::export::routes())
         .merge(crate::config::profiles::self_service_profiles::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -409,6 +421,8 @@ mod tests {
             tls: TlsMode::None,
             dns_resolver: None,
             actions: Default::default(),
+            jobs: Default::default(),
+            smtp: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod ids;
 pub mod json;
+pub mod legacy_hash;
 pub mod jwt;
 pub mod net;
 pub mod password;

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod docs;
 pub mod groups;
+pub mod jobs;
 mod migrate;
 pub mod organizations;
 pub mod resource_servers;

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_org_roles_member_order.sql"),
         postgres: include_str!("../migrations/postgres/0004_org_roles_member_order.sql"),
     },
+    Migration {
+        version: 7,
+        name: "jobs_tickets",
+        sqlite: include_str!("../migrations/sqlite/0007_jobs_tickets.sql"),
+        postgres: include_str!("../migrations/postgres/0007_jobs_tickets.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory

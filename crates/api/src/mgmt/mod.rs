@@ -5,10 +5,12 @@ pub mod clients;
 pub mod common;
 pub mod connections;
 pub mod groups;
+pub mod jobs;
 pub mod organizations;
 pub mod pem;
 pub mod resource_servers;
 pub mod roles;
+pub mod tickets;
 pub mod users;
 
 use crate::spine::Registry;
@@ -21,6 +23,8 @@ pub fn register(reg: &mut Registry) {
     connections::register(reg);
     groups::register(reg);
     users::register(reg);
+    jobs::register(reg);
+    tickets::register(reg);
     roles::register(reg);
     organizations::register(reg);
     crate::config::register(reg);
