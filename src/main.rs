@@ -148,6 +148,13 @@ enum Command {
         /// Sender address when neither the template nor the provider names one.
         #[arg(long, env = "GATEHOUSE_SMTP_FROM")]
         smtp_from: Option<String>,
+        /// Let log-stream and event-stream deliveries reach loopback and private addresses
+        /// (refused by default).
+        #[arg(long, env = "GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE")]
+        webhooks_allow_private: bool,
+        /// A PEM file of CA certificates that deliveries trust besides the public roots.
+        #[arg(long, env = "GATEHOUSE_WEBHOOKS_CA_FILE")]
+        webhooks_ca_file: Option<PathBuf>,
     },
     /// Apply database migrations and bootstrap the tenant, then exit.
     Migrate {
@@ -208,6 +215,8 @@ async fn run() -> anyhow::Result<()> {
             export_ttl_secs,
             smtp_url,
             smtp_from,
+            webhooks_allow_private,
+            webhooks_ca_file,
         } => {
             let log_format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -240,6 +249,11 @@ async fn run() -> anyhow::Result<()> {
                 smtp: gatehouse_api::email::smtp::SmtpConfig {
                     url: smtp_url.map(Into::into),
                     from: smtp_from,
+                },
+                webhooks: gatehouse_api::WebhooksConfig {
+                    allow_private: webhooks_allow_private,
+                    ca_file: webhooks_ca_file,
+                    ..Default::default()
                 },
             };
             gatehouse_api::serve(cfg).await

@@ -100,10 +100,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     schema.to_string()
                 )?;
             }
+            let summary = op["summary"].as_str().unwrap_or("").trim().to_owned();
             writeln!(variants, "    {name},")?;
             writeln!(
                 table,
-                "    OpInfo {{ op: Op::{name}, id: {id:?}, tag: {tag:?}, method: Method::{m}, path: {path:?}, scopes: &{scopes:?}, success: {success}, body_schema: {schema_ref:?}, body_required: {body_required}, content_types: &{content_types:?}, params: &[{params}] }},",
+                "    OpInfo {{ op: Op::{name}, id: {id:?}, summary: {summary:?}, tag: {tag:?}, method: Method::{m}, path: {path:?}, scopes: &{scopes:?}, success: {success}, body_schema: {schema_ref:?}, body_required: {body_required}, content_types: &{content_types:?}, params: &[{params}] }},",
                 m = method.to_ascii_uppercase(),
             )?;
             count += 1;

@@ -20,8 +20,10 @@ AFTER="${CRASH_AFTER:-3}"
 work=$(mktemp -d)
 fresh_database crash
 pid=""
+receiver=""
 cleanup() {
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  [ -z "$receiver" ] || kill "$receiver" 2>/dev/null || true
   drop_database
   rm -rf "$work"
 }
@@ -29,9 +31,17 @@ trap cleanup EXIT
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
+# A log stream's HTTPS receiver (its certificate trusted by the server): every acknowledged write
+# has its log entry, and every entry reaches the stream at least once, across the kills.
+rport=$(free_port)
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
+  -keyout "$work/rkey.pem" -out "$work/rcert.pem" >/dev/null 2>&1
+python3 tests/crash/receiver.py "$rport" "$work/rcert.pem" "$work/rkey.pem" "$work/delivered.txt" &
+receiver=$!
 start() {
   GATEHOUSE_ADMIN_CLIENT_ID=crash-admin GATEHOUSE_ADMIN_CLIENT_SECRET=crash-secret-not-for-production \
-    "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DB_URL" >>"$work/server.log" 2>&1 &
+    "$BIN" serve --listen "127.0.0.1:$port" --database-url "$DB_URL" \
+    --webhooks-allow-private --webhooks-ca-file "$work/rcert.pem" >>"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 150); do
     curl -sf "$base/healthz" >/dev/null && return 0
@@ -46,6 +56,9 @@ token() {
 }
 
 start
+TOKEN=$(token)
+curl -sf -X POST "$base/api/v2/log-streams" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\":\"crash\",\"type\":\"http\",\"filters\":[{\"type\":\"category\",\"name\":\"management.success\"}],\"sink\":{\"httpEndpoint\":\"https://localhost:$rport/logs\",\"httpContentFormat\":\"JSONLINES\"}}" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
   TOKEN=$(token)
   python3 tests/crash/load.py "$base" "$TOKEN" "$work/acked.tsv" "$THREADS" >"$work/load.out" 2>&1 &
@@ -87,4 +100,35 @@ for m in (missing + [" ".join(e) for e in errors])[:20]:
 sys.exit(1 if missing or errors or checked == 0 else 0)
 PY
 curl -sf "$base/healthz" >/dev/null || { echo "FAIL: unhealthy after the restarts"; exit 1; }
+
+# Logs: at least one `sapi` entry per acknowledged write, and every `sapi` entry delivered.
+python3 - "$base" "$TOKEN" "$work/acked.tsv" "$work/delivered.txt" <<'PY'
+import http.client, json, sys, time, urllib.parse
+base, token, acked_path, delivered_path = sys.argv[1:5]
+u = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+def logs():
+    out, frm = [], None
+    while True:
+        q = "/api/v2/logs?take=100" + (f"&from={frm}" if frm else "")
+        conn.request("GET", q, headers={"authorization": f"Bearer {token}"})
+        page = json.loads(conn.getresponse().read())
+        if not page:
+            return out
+        out.extend(page)
+        frm = page[-1]["log_id"]
+acked = [l.split("\t")[0] for l in open(acked_path) if l.strip() and not l.startswith("5xx")]
+entries = [e for e in logs() if e["type"] == "sapi"]
+creates = sum(1 for e in entries if e["description"] in ("Create a client", "Create a User"))
+want = {e["log_id"] for e in entries}
+missing = want
+for _ in range(120):
+    got = {l.strip() for l in open(delivered_path) if l.strip()}
+    missing = want - got
+    if not missing:
+        break
+    time.sleep(0.5)
+print(f"== logs: {len(acked)} acknowledged writes, {creates} create entries, {len(want)} sapi entries, {len(missing)} not delivered to the stream")
+sys.exit(1 if creates < len(acked) or missing else 0)
+PY
 echo "== OK: every acknowledged write survived kill -9 ($backend)"

@@ -17,6 +17,7 @@ mod connections;
 mod custom_domains;
 mod groups;
 mod hostile;
+mod logs;
 mod network_acls;
 mod organizations;
 mod resource_servers;

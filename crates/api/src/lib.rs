@@ -7,15 +7,19 @@ pub mod authn;
 pub mod bootstrap;
 pub mod config;
 pub mod email;
+pub mod logs;
 pub mod mgmt;
 pub mod scim;
 pub mod server;
 pub mod spine;
 pub mod state;
+pub mod webhooks;
+pub mod worker;
 
 pub use actions::run::ActionsConfig;
 pub use bootstrap::AdminCredentials;
 pub use server::{Config, LogFormat, Running, TlsMode, build, serve, start};
+pub use webhooks::WebhooksConfig;
 
 /// Which operations have a handler: the README's coverage figure.
 pub struct Coverage {

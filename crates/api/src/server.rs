@@ -70,6 +70,8 @@ pub struct Config {
     pub jobs: crate::mgmt::jobs::JobsConfig,
     /// The e-mail outbox's fallback SMTP server (`--smtp-url`, `--smtp-from`).
     pub smtp: crate::email::smtp::SmtpConfig,
+    /// Outgoing deliveries (log streams, event streams).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// The issuer as Auth0 writes it: scheme, host, trailing slash.
@@ -142,6 +144,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         gatehouse_spec::Op::PostUsersImports,
         mgmt::jobs::import_body_limit(&cfg.jobs),
     );
+    let worker = crate::worker::Worker::new();
+    let logs = crate::logs::Logs::start(db.clone(), worker.bell(crate::logs::streams::QUEUE_KIND));
     let state = AppState(Arc::new(Inner {
         db,
         default_tenant: Arc::new(boot.tenant),
@@ -154,7 +158,11 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         actions: crate::actions::Runtime::new(&cfg.actions),
         jobs: cfg.jobs.clone(),
         smtp: cfg.smtp.clone(),
+        worker,
+        logs,
+        webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
     }));
+    crate::worker::start(&state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
             let id = req
@@ -354,13 +362,19 @@ fn print_token_hint(issuer: &str, id: &str, secret: &str) {
     );
 }
 
+/// Selects the process's TLS crypto provider (aws-lc-rs) for rustls servers; harmless when
+/// one is already chosen.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 async fn serve_tls(
     addr: SocketAddr,
     router: Router,
     cert: &PathBuf,
     key: &PathBuf,
 ) -> anyhow::Result<()> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    install_tls_provider();
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
         .context("loading TLS certificate")?;
@@ -423,6 +437,7 @@ mod tests {
             actions: Default::default(),
             jobs: Default::default(),
             smtp: Default::default(),
+            webhooks: Default::default(),
         };
         assert_eq!(issuer_for(&cfg, cfg.listen), "http://127.0.0.1:3000/");
         let tls = Config {

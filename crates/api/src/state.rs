@@ -43,6 +43,12 @@ pub struct Inner {
     pub jobs: crate::mgmt::jobs::JobsConfig,
     /// The fallback SMTP settings of the e-mail outbox.
     pub smtp: crate::email::smtp::SmtpConfig,
+    /// The durable queue's loops' wake-up bells.
+    pub worker: crate::worker::Worker,
+    /// The client that delivers to the tenant's endpoints.
+    pub webhooks: crate::webhooks::Client,
+    /// The tenant log's writer.
+    pub logs: crate::logs::Logs,
 }
 
 #[derive(Clone)]

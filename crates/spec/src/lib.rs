@@ -52,6 +52,8 @@ pub struct OpInfo {
     pub op: Op,
     /// The spec's operationId.
     pub id: &'static str,
+    /// The spec's one-line summary ("Create a client"): the description of its log entries.
+    pub summary: &'static str,
     pub tag: &'static str,
     pub method: Method,
     /// The path below `/api/v2`, with `{param}` placeholders.

@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0004_org_roles_member_order.sql"),
     },
     Migration {
+        version: 5,
+        name: "queue_logs",
+        sqlite: include_str!("../migrations/sqlite/0005_queue_logs.sql"),
+        postgres: include_str!("../migrations/postgres/0005_queue_logs.sql"),
+    },
+    Migration {
         version: 7,
         name: "jobs_tickets",
         sqlite: include_str!("../migrations/sqlite/0007_jobs_tickets.sql"),

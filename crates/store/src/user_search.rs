@@ -65,7 +65,7 @@
 //! (Auth0 advises against them too); case folding is SQLite's `lower()` (ASCII only) on SQLite
 //! and PostgreSQL's on PostgreSQL.
 
-mod parser;
+pub mod parser;
 mod translate;
 
 use crate::{Db, DbResult, Dialect};

@@ -1,6 +1,7 @@
 //! Test helpers: a real server per test ([`spawn`]), cassette replay ([`replay`]) and scenario
 //! files ([`scenario`]).
 
+pub mod receiver;
 pub mod replay;
 pub mod scenario;
 pub mod smtp;

@@ -125,6 +125,13 @@ async fn start_on(
         },
         jobs: Default::default(),
         smtp: Default::default(),
+        // Deliveries reach the tests' own receivers (loopback, the test CA).
+        webhooks: gatehouse_api::WebhooksConfig {
+            allow_private: true,
+            ca_file: Some(crate::receiver::ca_file()),
+            // Retries and suspension within a test's patience.
+            retry_base: std::time::Duration::from_millis(20),
+        },
     };
     gatehouse_api::start(&cfg).await
 }

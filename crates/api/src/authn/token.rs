@@ -17,6 +17,7 @@ use axum::extract::ConnectInfo;
 use gatehouse_actions::Command;
 
 use crate::actions::run::Failure;
+use crate::logs::Entry;
 
 use gatehouse_core::{ids, password::secrets_equal, time::unix_now};
 use gatehouse_store::tokens::{self, Granted, OrgMatch, TokenGrant};
@@ -153,7 +154,30 @@ pub async fn post_token(
     let peer = ext
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    match issue(&state, &headers, &body, peer.as_deref()).await {
+    let result = issue(&state, &headers, &body, peer.as_deref()).await;
+    // The exchange goes into the tenant's log (`seccft` / `feccft`) before the answer.
+    if let Ok(req) = parse(&headers, &body)
+        && req.grant_type.as_deref() == Some("client_credentials")
+    {
+        let tenant = state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+        let entry = match &result {
+            Ok(r) => Entry::new("seccft", "Client Credentials for Access Token")
+                .set("scope", Some(r.scope.clone())),
+            Err(e) => Entry::new("feccft", e.description.clone()),
+        };
+        let ua = headers
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        let entry = entry
+            .set("client_id", req.client_id.clone())
+            .set("audience", req.audience.clone())
+            .set("ip", peer.clone())
+            .set("user_agent", ua)
+            .set("hostname", tenant_host(&tenant.issuer));
+        state.logs.record(&tenant.id, entry).await;
+    }
+    match result {
         Ok(v) => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, "no-store")],
@@ -162,6 +186,13 @@ pub async fn post_token(
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// The host of an issuer URL (a log entry's `hostname`).
+fn tenant_host(issuer: &str) -> Option<String> {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
 }
 
 async fn issue(

@@ -21,6 +21,14 @@ pub const KIND: &str = "email";
 /// How long a sender holds a batch of messages before another instance may take them.
 pub const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The outbox's kind of work for the queue's loops.
+pub const WORK: crate::worker::Kind = crate::worker::Kind {
+    name: KIND,
+    handler: deliver,
+    batch: 20,
+    lease: LEASE,
+};
+
 /// Attempts before a message that keeps failing is given up (logged; ~2 days of retries).
 const MAX_ATTEMPTS: i64 = 16;
 

@@ -29,4 +29,5 @@ pub fn register(reg: &mut Registry) {
     organizations::register(reg);
     crate::config::register(reg);
     crate::actions::register(reg);
+    crate::logs::register(reg);
 }

@@ -241,13 +241,90 @@ async fn run(state: AppState, req: Request) -> Result<Response, Error> {
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
     let principal = auth::authenticate(&state.token_cache, &tenant, authz)?;
+    // From here on the caller is known: a write is logged, answered or refused.
+    let audit =
+        (parts.method != axum::http::Method::GET).then(|| Audit::of(op, &parts, &principal));
+    let logs_state = state.clone();
+    let tenant_id = tenant.id.clone();
+    let result = authorized(state, parts, body, matched.params, op, tenant, principal).await;
+    if let Some(a) = audit {
+        let entry = match &result {
+            Ok(r) => a.entry("sapi", r.status().as_u16(), None),
+            Err(e) => a.entry("fapi", e.status().as_u16(), Some(e.public_message())),
+        };
+        logs_state.logs.record(&tenant_id, entry).await;
+    }
+    result
+}
+
+/// What the log entry of a Management API write says about its request (never a body, a
+/// query string or a token).
+struct Audit {
+    summary: &'static str,
+    method: String,
+    path: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    client_id: Option<String>,
+}
+
+impl Audit {
+    fn of(op: Op, parts: &axum::http::request::Parts, p: &Principal) -> Self {
+        Self {
+            summary: op.info().summary,
+            method: parts.method.as_str().to_ascii_lowercase(),
+            path: parts.uri.path().to_owned(),
+            ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+            client_id: p.client_id.clone(),
+        }
+    }
+
+    fn entry(self, code: &str, status: u16, error: Option<String>) -> crate::logs::Entry {
+        let mut response = serde_json::json!({ "statusCode": status });
+        if let Some(e) = error {
+            response["error"] = Value::String(e);
+        }
+        crate::logs::Entry::new(code, self.summary)
+            .set("client_id", self.client_id.clone())
+            .set("ip", self.ip.clone())
+            .set("user_agent", self.user_agent.clone())
+            .details(serde_json::json!({
+                "request": {
+                    "method": self.method,
+                    "path": self.path,
+                    "channel": "api",
+                    "ip": self.ip,
+                    "userAgent": self.user_agent,
+                    "auth": {"strategy": "jwt", "credentials": {"client_id": self.client_id}},
+                },
+                "response": response,
+            }))
+    }
+}
+
+async fn authorized(
+    state: AppState,
+    parts: axum::http::request::Parts,
+    body: Body,
+    params: Vec<(&'static str, String)>,
+    op: Op,
+    tenant: Arc<Tenant>,
+    principal: Arc<Principal>,
+) -> Result<Response, Error> {
     auth::check_scopes(&principal, op.info().scopes)?;
     let Some(handler) = state.registry.get(op).cloned() else {
         return Err(Error::NotImplemented(op.info().id));
     };
 
-    let params = matched
-        .params
+    let params = params
         .into_iter()
         .map(|(name, raw)| Ok((name, decode(&raw)?)))
         .collect::<Result<Vec<_>, Error>>()?;

@@ -31,6 +31,14 @@ use crate::{
 /// The queue kind of jobs.
 pub const KIND: &str = "job";
 
+/// The jobs' kind of work for the queue's loops (one job at a time per instance).
+pub const WORK: crate::worker::Kind = crate::worker::Kind {
+    name: KIND,
+    handler: handle,
+    batch: 1,
+    lease: LEASE,
+};
+
 /// How long a worker holds a job before another instance may take it over (extended while it
 /// runs).
 pub const LEASE: Duration = Duration::from_secs(120);
