@@ -110,8 +110,51 @@ fn liquid_error(what: &str, e: &liquid::Error) -> Error {
     Error::bad_body(format!("The e-mail template's {what} is not valid Liquid: {e}"))
 }
 
-/// Renders Liquid `source` with `vars`.
+/// The variables Auth0's templates may use, each present (`null` when unknown): the `liquid`
+/// crate refuses an unknown variable where Auth0 renders nothing.
+const KNOWN: &[&str] = &[
+    "application",
+    "connection",
+    "organization",
+    "user",
+    "url",
+    "tenant",
+    "friendly_name",
+    "support_email",
+    "support_url",
+    "picture_url",
+    "lang",
+    "job",
+    "code",
+    "link",
+];
+
+/// Renders Liquid `source` with `vars` (an object; the known variables it lacks are `null`).
 pub fn render_str(source: &str, vars: &Value, what: &str) -> Result<String, Error> {
+    let mut vars = vars.clone();
+    if let Value::Object(o) = &mut vars {
+        for k in KNOWN {
+            if !o.contains_key(*k) {
+                o.insert((*k).to_owned(), Value::Null);
+            }
+        }
+        for (k, fields) in [
+            ("application", &["name", "clientID"][..]),
+            ("connection", &["name"][..]),
+            ("organization", &["id", "name", "display_name"][..]),
+            ("user", &["email", "name", "nickname", "given_name", "family_name", "user_metadata", "app_metadata"][..]),
+        ] {
+            if !o.get(k).is_some_and(Value::is_object) {
+                o.insert(k.to_owned(), json!({}));
+            }
+            if let Some(Value::Object(inner)) = o.get_mut(k) {
+                for f in fields {
+                    inner.entry((*f).to_owned()).or_insert(Value::Null);
+                }
+            }
+        }
+    }
+    let vars = &vars;
     let parser = liquid::ParserBuilder::with_stdlib()
         .build()
         .map_err(|e| liquid_error(what, &e))?;
