@@ -70,7 +70,9 @@ pub async fn finished(s: &TestServer, t: &str, id: &str) -> Value {
 
 async fn identity_hash(s: &TestServer, user_id: &str) -> String {
     let db = Db::connect(&s.db.url).await.unwrap();
-    let ids = users::identities(&db, DEFAULT_TENANT, user_id).await.unwrap();
+    let ids = users::identities(&db, DEFAULT_TENANT, user_id)
+        .await
+        .unwrap();
     ids[0].password_hash.clone().unwrap()
 }
 
@@ -151,7 +153,11 @@ async fn import_users_with_legacy_hashes_upsert_and_errors() {
         assert!(codes.contains(&"DUPLICATED_USER"), "{codes:?}");
         assert!(codes.contains(&"INVALID_FORMAT"), "{codes:?}");
         // Password material is never echoed back.
-        assert!(errors.iter().all(|e| e["user"].get("custom_password_hash").is_none()));
+        assert!(
+            errors
+                .iter()
+                .all(|e| e["user"].get("custom_password_hash").is_none())
+        );
 
         let a = by_email(&s, &t, "a@example.com").await;
         assert_eq!(a["email_verified"], true);
@@ -177,7 +183,10 @@ async fn import_users_with_legacy_hashes_upsert_and_errors() {
         );
         let c_user = by_email(&s, &t, "c@example.com").await;
         let c_hash = identity_hash(&s, c_user["user_id"].as_str().unwrap()).await;
-        assert!(legacy_hash::verify(&SecretString::from("Passw0rd!"), &c_hash));
+        assert!(legacy_hash::verify(
+            &SecretString::from("Passw0rd!"),
+            &c_hash
+        ));
 
         // The completion e-mail went to the tenant's support address.
         let mails = sink.wait_for(1, Duration::from_secs(20)).await;
@@ -190,7 +199,11 @@ async fn import_users_with_legacy_hashes_upsert_and_errors() {
         let (st, job) = import(
             &s,
             &t,
-            &[("connection_id", &conn), ("upsert", "true"), ("send_completion_email", "false")],
+            &[
+                ("connection_id", &conn),
+                ("upsert", "true"),
+                ("send_completion_email", "false"),
+            ],
             &again,
         )
         .await;
@@ -200,12 +213,25 @@ async fn import_users_with_legacy_hashes_upsert_and_errors() {
             done["summary"],
             json!({"failed": 0, "updated": 1, "inserted": 0, "total": 1})
         );
-        let (st, _) = call(&s, &t, Method::GET, &format!("/jobs/{}/errors", done["id"].as_str().unwrap()), None).await;
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/jobs/{}/errors", done["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
         assert_eq!(st, 204);
         let a = by_email(&s, &t, "a@example.com").await;
         assert_eq!(a["given_name"], "Anna");
         assert_eq!(a["user_metadata"], json!({"lang": "fr", "tz": "CET"}));
-        let (_, job) = import(&s, &t, &[("connection_id", &conn), ("send_completion_email", "false")], &again).await;
+        let (_, job) = import(
+            &s,
+            &t,
+            &[("connection_id", &conn), ("send_completion_email", "false")],
+            &again,
+        )
+        .await;
         let done = finished(&s, &t, job["id"].as_str().unwrap()).await;
         assert_eq!(done["summary"]["failed"], 1, "{done}");
         // No further mail (send_completion_email false).
@@ -221,7 +247,10 @@ async fn import_refusals() {
         let t = s.mgmt_token().await;
         let conn = connection(&s, &t, "import-db").await;
         // Auth0's 500 KB limit (the server's default).
-        let big = format!("[{}]", vec![r#"{"email":"x@example.com"}"#; 25_000].join(","));
+        let big = format!(
+            "[{}]",
+            vec![r#"{"email":"x@example.com"}"#; 25_000].join(",")
+        );
         let (st, v) = import(&s, &t, &[("connection_id", &conn)], &big).await;
         assert_eq!(st, 413, "{v}");
         let (st, v) = import(&s, &t, &[], "[]").await;
@@ -231,7 +260,13 @@ async fn import_refusals() {
         let body = json!({"name": "pwless", "strategy": "email"});
         let (st, c) = call(&s, &t, Method::POST, "/connections", Some(body)).await;
         assert_eq!(st, 201, "{c}");
-        let (st, v) = import(&s, &t, &[("connection_id", c["id"].as_str().unwrap())], "[]").await;
+        let (st, v) = import(
+            &s,
+            &t,
+            &[("connection_id", c["id"].as_str().unwrap())],
+            "[]",
+        )
+        .await;
         assert_eq!(st, 400, "{v}");
 
         // A file that is not an array fails the job, with the reason.
@@ -240,7 +275,10 @@ async fn import_refusals() {
         let id = job["id"].as_str().unwrap();
         let done = finished(&s, &t, id).await;
         assert_eq!(done["status"], "failed");
-        assert!(done["status_details"].as_str().unwrap().contains("JSON"), "{done}");
+        assert!(
+            done["status_details"].as_str().unwrap().contains("JSON"),
+            "{done}"
+        );
         let (st, e) = call(&s, &t, Method::GET, &format!("/jobs/{id}/errors"), None).await;
         assert_eq!(st, 200);
         assert_eq!(e["status"], "failed");
@@ -248,7 +286,14 @@ async fn import_refusals() {
 
         let (st, v) = call(&s, &t, Method::GET, "/jobs/job_0000000000000000", None).await;
         assert_eq!(st, 404, "{v}");
-        let (st, v) = call(&s, &t, Method::GET, "/jobs/job_0000000000000000/errors", None).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/jobs/job_0000000000000000/errors",
+            None,
+        )
+        .await;
         assert_eq!(st, 404, "{v}");
         let (st, _) = call(&s, &t, Method::GET, "/jobs/nope", None).await;
         assert_eq!(st, 400);
@@ -293,24 +338,46 @@ async fn export_users_as_csv_and_ndjson() {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "email,number,note,conn");
         assert_eq!(lines.len(), 8, "{csv}");
-        assert_eq!(lines[1], "u0@example.com,0,\"a, \"\"quoted\"\" note\",export-db");
+        assert_eq!(
+            lines[1],
+            "u0@example.com,0,\"a, \"\"quoted\"\" note\",export-db"
+        );
 
         // ndjson, the whole user, a limit.
         let req = json!({"format": "json", "limit": 3});
         let (st, job) = call(&s, &t, Method::POST, "/jobs/users-exports", Some(req)).await;
         assert_eq!(st, 200, "{job}");
         let done = finished(&s, &t, job["id"].as_str().unwrap()).await;
-        let res = s.http.get(done["location"].as_str().unwrap()).send().await.unwrap();
+        let res = s
+            .http
+            .get(done["location"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
         let text = gunzip(&res.bytes().await.unwrap());
-        let users: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let users: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(users.len(), 3);
-        assert!(users.iter().all(|u| u["user_id"].as_str().unwrap().starts_with("auth0|")));
+        assert!(
+            users
+                .iter()
+                .all(|u| u["user_id"].as_str().unwrap().starts_with("auth0|"))
+        );
         assert_eq!(users[0]["email"], "u0@example.com");
 
         // An unknown location is not found.
         let bad = format!("{}/jobs/exports/{}.json.gz", s.url, "0".repeat(64));
         assert_eq!(s.http.get(&bad).send().await.unwrap().status(), 404);
-        let (st, v) = call(&s, &t, Method::POST, "/jobs/users-exports", Some(json!({"connection_id": "con_0000000000000000"}))).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/jobs/users-exports",
+            Some(json!({"connection_id": "con_0000000000000000"})),
+        )
+        .await;
         assert_eq!(st, 400, "{v}");
     }
 }
@@ -329,12 +396,20 @@ async fn verification_email_job_sends_a_working_link() {
             "resultUrl": "https://app.example.com/verified", "urlLifetimeInSeconds": 600});
         let (st, v) = call(&s, &t, Method::POST, "/email-templates", Some(body)).await;
         assert_eq!(st, 200, "{v}");
-        let body = json!({"connection": "mail-db", "email": "v@example.com", "password": "x-Passw0rd!"});
+        let body =
+            json!({"connection": "mail-db", "email": "v@example.com", "password": "x-Passw0rd!"});
         let (st, u) = call(&s, &t, Method::POST, "/users", Some(body)).await;
         assert_eq!(st, 201, "{u}");
         let user_id = u["user_id"].as_str().unwrap().to_owned();
 
-        let (st, job) = call(&s, &t, Method::POST, "/jobs/verification-email", Some(json!({"user_id": user_id}))).await;
+        let (st, job) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/jobs/verification-email",
+            Some(json!({"user_id": user_id})),
+        )
+        .await;
         assert_eq!(st, 201, "{job}");
         assert_eq!(job["type"], "verification_email");
         let done = finished(&s, &t, job["id"].as_str().unwrap()).await;
@@ -345,7 +420,9 @@ async fn verification_email_job_sends_a_working_link() {
         assert_eq!(m.to, vec!["v@example.com".to_owned()]);
         assert_eq!(m.from, "team@example.com");
         assert_eq!(m.subject(), "Verify v@example.com");
-        let link = m.link("/u/email-verification").unwrap_or_else(|| panic!("{}", m.body()));
+        let link = m
+            .link("/u/email-verification")
+            .unwrap_or_else(|| panic!("{}", m.body()));
         let ticket = link
             .split("ticket=")
             .nth(1)
@@ -367,11 +444,21 @@ async fn verification_email_job_sends_a_working_link() {
             .unwrap();
         assert_eq!(res.status(), 303, "{:?}", res.text().await);
         let to = res.headers()["location"].to_str().unwrap().to_owned();
-        assert!(to.starts_with("https://app.example.com/verified?success=true&message="), "{to}");
+        assert!(
+            to.starts_with("https://app.example.com/verified?success=true&message="),
+            "{to}"
+        );
         let (_, u) = call(&s, &t, Method::GET, &format!("/users/{user_id}"), None).await;
         assert_eq!(u["email_verified"], true);
 
-        let (st, v) = call(&s, &t, Method::POST, "/jobs/verification-email", Some(json!({"user_id": "auth0|nobody"}))).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/jobs/verification-email",
+            Some(json!({"user_id": "auth0|nobody"})),
+        )
+        .await;
         assert_eq!(st, 404, "{v}");
     }
 }

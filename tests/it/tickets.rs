@@ -43,10 +43,20 @@ async fn email_verification_ticket() {
         let t = s.mgmt_token().await;
         let id = user(&s, &t, "none", "ev@example.com").await;
         let body = json!({"user_id": id, "result_url": "https://app.example.com/done?x=1", "includeEmailInRedirect": true});
-        let (st, v) = call(&s, &t, Method::POST, "/tickets/email-verification", Some(body)).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/tickets/email-verification",
+            Some(body),
+        )
+        .await;
         assert_eq!(st, 201, "{v}");
         let ticket = v["ticket"].as_str().unwrap();
-        assert!(ticket.starts_with(&format!("{}/u/email-verification?ticket=", s.url)), "{ticket}");
+        assert!(
+            ticket.starts_with(&format!("{}/u/email-verification?ticket=", s.url)),
+            "{ticket}"
+        );
         assert!(ticket.ends_with('#'));
         let token = token_of(ticket);
         assert!(token.len() >= 43, "at least 256 bits: {token}");
@@ -62,7 +72,14 @@ async fn email_verification_ticket() {
 
         let post = |tok: String| {
             let url = format!("{}/u/email-verification", s.url);
-            async move { browser().post(url).form(&[("ticket", tok)]).send().await.unwrap() }
+            async move {
+                browser()
+                    .post(url)
+                    .form(&[("ticket", tok)])
+                    .send()
+                    .await
+                    .unwrap()
+            }
         };
         let res = post(token.clone()).await;
         assert_eq!(res.status(), 303);
@@ -83,19 +100,50 @@ async fn email_verification_ticket() {
 
         // Expiry.
         let body = json!({"user_id": id, "ttl_sec": 1});
-        let (_, v) = call(&s, &t, Method::POST, "/tickets/email-verification", Some(body)).await;
+        let (_, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/tickets/email-verification",
+            Some(body),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(post(token_of(v["ticket"].as_str().unwrap())).await.status(), 400);
+        assert_eq!(
+            post(token_of(v["ticket"].as_str().unwrap())).await.status(),
+            400
+        );
 
         // No result_url: a confirmation page.
-        let (_, v) = call(&s, &t, Method::POST, "/tickets/email-verification", Some(json!({"user_id": id}))).await;
+        let (_, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/tickets/email-verification",
+            Some(json!({"user_id": id})),
+        )
+        .await;
         let res = post(token_of(v["ticket"].as_str().unwrap())).await;
         assert_eq!(res.status(), 200);
         assert!(res.text().await.unwrap().contains("verified"));
 
-        let (st, v) = call(&s, &t, Method::POST, "/tickets/email-verification", Some(json!({"user_id": "auth0|nobody"}))).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/tickets/email-verification",
+            Some(json!({"user_id": "auth0|nobody"})),
+        )
+        .await;
         assert_eq!(st, 404, "{v}");
-        let (st, v) = call(&s, &t, Method::POST, "/tickets/email-verification", Some(json!({}))).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/tickets/email-verification",
+            Some(json!({})),
+        )
+        .await;
         assert_eq!(st, 400, "{v}");
     }
 }
@@ -110,7 +158,10 @@ async fn password_change_ticket() {
         let (st, v) = call(&s, &t, Method::POST, "/tickets/password-change", Some(body)).await;
         assert_eq!(st, 201, "{v}");
         let ticket = v["ticket"].as_str().unwrap();
-        assert!(ticket.starts_with(&format!("{}/u/reset-verify?ticket=", s.url)), "{ticket}");
+        assert!(
+            ticket.starts_with(&format!("{}/u/reset-verify?ticket=", s.url)),
+            "{ticket}"
+        );
         let token = token_of(ticket);
         let page = browser().get(ticket).send().await.unwrap();
         assert_eq!(page.status(), 200);
@@ -118,7 +169,11 @@ async fn password_change_ticket() {
 
         let url = format!("{}/u/reset-verify", s.url);
         let post = |pw: &str, confirm: &str| {
-            let form = [("ticket", token.clone()), ("password", pw.to_owned()), ("confirm", confirm.to_owned())];
+            let form = [
+                ("ticket", token.clone()),
+                ("password", pw.to_owned()),
+                ("confirm", confirm.to_owned()),
+            ];
             let url = url.clone();
             async move { browser().post(url).form(&form).send().await.unwrap() }
         };
@@ -133,23 +188,36 @@ async fn password_change_ticket() {
         let db = Db::connect(&s.db.url).await.unwrap();
         let ids = users::identities(&db, DEFAULT_TENANT, &id).await.unwrap();
         let h = ids[0].password_hash.clone().unwrap();
-        assert!(gatehouse_core::password::verify(&SecretString::from("New-Passw0rd!"), &h));
+        assert!(gatehouse_core::password::verify(
+            &SecretString::from("New-Passw0rd!"),
+            &h
+        ));
         let (_, u) = call(&s, &t, Method::GET, &format!("/users/{id}"), None).await;
         assert_eq!(u["email_verified"], true);
         // Single use.
-        assert_eq!(post("Third-Passw0rd!", "Third-Passw0rd!").await.status(), 400);
+        assert_eq!(
+            post("Third-Passw0rd!", "Third-Passw0rd!").await.status(),
+            400
+        );
 
         // By e-mail and connection.
-        let conn = u["identities"][0]["connection"].as_str().unwrap().to_owned();
+        let conn = u["identities"][0]["connection"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let (_, c) = call(&s, &t, Method::GET, "/connections?name=db-good", None).await;
-        let conn_id = c[0]["id"].as_str().unwrap_or_else(|| panic!("{conn} {c}")).to_owned();
+        let conn_id = c[0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{conn} {c}"))
+            .to_owned();
         let body = json!({"email": "PC@example.com", "connection_id": conn_id, "result_url": "https://app.example.com/pw"});
         let (st, v) = call(&s, &t, Method::POST, "/tickets/password-change", Some(body)).await;
         assert_eq!(st, 201, "{v}");
         let body = json!({"user_id": "auth0|nobody"});
         let (st, v) = call(&s, &t, Method::POST, "/tickets/password-change", Some(body)).await;
         assert_eq!(st, 404, "{v}");
-        let body: Value = json!({"user_id": id, "result_url": "https://a.example.com", "client_id": "x"});
+        let body: Value =
+            json!({"user_id": id, "result_url": "https://a.example.com", "client_id": "x"});
         let (st, v) = call(&s, &t, Method::POST, "/tickets/password-change", Some(body)).await;
         assert_eq!(st, 400, "{v}");
     }

@@ -121,7 +121,8 @@ fn check(custom: &Value) -> Result<(), String> {
     match algorithm {
         "bcrypt" => {
             utf8_only("bcrypt")?;
-            value.parse::<bcrypt::HashParts>()
+            value
+                .parse::<bcrypt::HashParts>()
                 .map(|_| ())
                 .map_err(|_| "custom_password_hash.hash.value is not a bcrypt hash".to_owned())
         }
@@ -162,9 +163,9 @@ fn check(custom: &Value) -> Result<(), String> {
                 }
             }
             if algorithm == "hmac" {
-                let key = custom
-                    .pointer("/hash/key")
-                    .ok_or_else(|| "custom_password_hash.hash.key is required with hmac".to_owned())?;
+                let key = custom.pointer("/hash/key").ok_or_else(|| {
+                    "custom_password_hash.hash.key is required with hmac".to_owned()
+                })?;
                 encoded_bytes(key, "key")?;
                 hmac_algorithm(custom)?;
             }
@@ -212,14 +213,10 @@ fn password_bytes(password: &str, custom: &Value) -> anyhow::Result<Vec<u8>> {
             .map(|c| u8::try_from(u32::from(c)))
             .collect::<Result<_, _>>()
             .map_err(|_| anyhow::anyhow!("the password is not latin1"))?,
-        "utf16le" | "ucs2" | "utf16" => password
-            .encode_utf16()
-            .flat_map(u16::to_le_bytes)
-            .collect(),
-        "utf16be" => password
-            .encode_utf16()
-            .flat_map(u16::to_be_bytes)
-            .collect(),
+        "utf16le" | "ucs2" | "utf16" => {
+            password.encode_utf16().flat_map(u16::to_le_bytes).collect()
+        }
+        "utf16be" => password.encode_utf16().flat_map(u16::to_be_bytes).collect(),
         other => anyhow::bail!("custom_password_hash.password.encoding {other} is not supported"),
     })
 }
@@ -281,7 +278,9 @@ fn verify_custom(password: &str, custom: &Value) -> anyhow::Result<bool> {
         "pbkdf2" => Pbkdf2::parse(value)
             .map_err(anyhow::Error::msg)?
             .verify(&pw),
-        "ldap" => Ldap::parse(value).map_err(anyhow::Error::msg)?.verify(&pw)?,
+        "ldap" => Ldap::parse(value)
+            .map_err(anyhow::Error::msg)?
+            .verify(&pw)?,
         _ => {
             let enc = custom
                 .pointer("/hash/encoding")
@@ -331,7 +330,9 @@ struct Pbkdf2 {
 impl Pbkdf2 {
     fn parse(value: &str) -> Result<Self, String> {
         use aws_lc_rs::pbkdf2;
-        let bad = |why: &str| format!("custom_password_hash.hash.value is not a pbkdf2 PHC string: {why}");
+        let bad = |why: &str| {
+            format!("custom_password_hash.hash.value is not a pbkdf2 PHC string: {why}")
+        };
         let parts: Vec<&str> = value.split('$').collect();
         let [empty, id, params, salt, hash] = parts.as_slice() else {
             return Err(bad("expected $pbkdf2-<digest>$i=…,l=…$<salt>$<hash>"));
@@ -477,17 +478,29 @@ mod tests {
 
     #[test]
     fn digests_salted_both_positions() {
-        ok(json!({"algorithm": "md5", "hash": {"value": "47b7bfb65fa83ac9a71dcb0f6296bb6e", "encoding": "hex"}}));
-        ok(json!({"algorithm": "md5", "hash": {"value": "f1259ebd432d74be87f2b418043b4056", "encoding": "hex",
-            "salt": {"value": "c2FsdA==", "encoding": "base64", "position": "suffix"}}}));
-        ok(json!({"algorithm": "sha1", "hash": {"value": "339a4b2ab2fb954e9ea0bc517d9b5ab0837ef4f6",
-            "salt": {"value": "abc", "position": "prefix"}}}));
-        ok(json!({"algorithm": "sha256", "hash": {"value": "qpocyxGi7NG5cnHYyHqfZg6gZNVkOXM2kNcycH8i5XQ=", "encoding": "base64",
-            "salt": {"value": "xyz", "encoding": "utf8", "position": "suffix"}}}));
-        ok(json!({"algorithm": "sha512", "hash": {"value": "71d14181459b038539e3b6ef4ed9c9e3d1f1b93a49a787fb8d505fc6f28963aba45a855af6faf47e68560064fd630ff93ceeba1e638f2c6341b5fcd28ddcdd9d",
-            "salt": {"value": "0102", "encoding": "hex", "position": "prefix"}}}));
-        ok(json!({"algorithm": "hmac", "hash": {"value": "8698bb8c5b689c2febb8801b66e09555bf293dcdc7927d8f8ae450d0c72e6023",
-            "digest": "sha256", "key": {"value": "k3y"}}}));
+        ok(
+            json!({"algorithm": "md5", "hash": {"value": "47b7bfb65fa83ac9a71dcb0f6296bb6e", "encoding": "hex"}}),
+        );
+        ok(
+            json!({"algorithm": "md5", "hash": {"value": "f1259ebd432d74be87f2b418043b4056", "encoding": "hex",
+            "salt": {"value": "c2FsdA==", "encoding": "base64", "position": "suffix"}}}),
+        );
+        ok(
+            json!({"algorithm": "sha1", "hash": {"value": "339a4b2ab2fb954e9ea0bc517d9b5ab0837ef4f6",
+            "salt": {"value": "abc", "position": "prefix"}}}),
+        );
+        ok(
+            json!({"algorithm": "sha256", "hash": {"value": "qpocyxGi7NG5cnHYyHqfZg6gZNVkOXM2kNcycH8i5XQ=", "encoding": "base64",
+            "salt": {"value": "xyz", "encoding": "utf8", "position": "suffix"}}}),
+        );
+        ok(
+            json!({"algorithm": "sha512", "hash": {"value": "71d14181459b038539e3b6ef4ed9c9e3d1f1b93a49a787fb8d505fc6f28963aba45a855af6faf47e68560064fd630ff93ceeba1e638f2c6341b5fcd28ddcdd9d",
+            "salt": {"value": "0102", "encoding": "hex", "position": "prefix"}}}),
+        );
+        ok(
+            json!({"algorithm": "hmac", "hash": {"value": "8698bb8c5b689c2febb8801b66e09555bf293dcdc7927d8f8ae450d0c72e6023",
+            "digest": "sha256", "key": {"value": "k3y"}}}),
+        );
     }
 
     #[test]
@@ -542,12 +555,16 @@ mod tests {
     #[test]
     fn password_encodings() {
         let pw = SecretString::from("pässword");
-        let utf16 = encode(&json!({"algorithm": "sha1", "password": {"encoding": "utf16le"},
-            "hash": {"value": "abc0ad4a961eafe8ca6e6f93f1b9d88aa44e53ee"}}))
+        let utf16 = encode(
+            &json!({"algorithm": "sha1", "password": {"encoding": "utf16le"},
+            "hash": {"value": "abc0ad4a961eafe8ca6e6f93f1b9d88aa44e53ee"}}),
+        )
         .unwrap();
         assert!(verify(&pw, &utf16));
-        let latin1 = encode(&json!({"algorithm": "md5", "password": {"encoding": "latin1"},
-            "hash": {"value": "0126cf1f6e0dba240af4c5537ca51d0e"}}))
+        let latin1 = encode(
+            &json!({"algorithm": "md5", "password": {"encoding": "latin1"},
+            "hash": {"value": "0126cf1f6e0dba240af4c5537ca51d0e"}}),
+        )
         .unwrap();
         assert!(verify(&pw, &latin1));
     }

@@ -4,8 +4,8 @@
 pub mod error;
 pub mod ids;
 pub mod json;
-pub mod legacy_hash;
 pub mod jwt;
+pub mod legacy_hash;
 pub mod net;
 pub mod password;
 pub mod time;

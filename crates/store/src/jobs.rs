@@ -137,7 +137,12 @@ pub async fn find_by_location(x: &impl Exec, hash: &str) -> DbResult<Option<(Str
 // ---- errors -------------------------------------------------------------------------------
 
 /// Appends per-user errors (`{user, errors}`), numbered after those already there.
-pub async fn add_errors(x: &impl Exec, tenant: &str, job: &str, errors: Vec<Value>) -> DbResult<()> {
+pub async fn add_errors(
+    x: &impl Exec,
+    tenant: &str,
+    job: &str,
+    errors: Vec<Value>,
+) -> DbResult<()> {
     if errors.is_empty() {
         return Ok(());
     }
@@ -296,13 +301,12 @@ pub async fn consume_ticket(
     now: i64,
     used_at: &str,
 ) -> DbResult<bool> {
-    Ok(x
-        .execute(
-            "UPDATE tickets SET used_at = $4 WHERE tenant_id = $1 AND token_hash = $2 \
+    Ok(x.execute(
+        "UPDATE tickets SET used_at = $4 WHERE tenant_id = $1 AND token_hash = $2 \
              AND used_at IS NULL AND expires_at > $3",
-            params![tenant, hash, now, used_at],
-        )
-        .await?
+        params![tenant, hash, now, used_at],
+    )
+    .await?
         == 1)
 }
 

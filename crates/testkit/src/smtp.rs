@@ -288,9 +288,7 @@ async fn session(
 fn addr_of(s: &str) -> String {
     let s = s.trim();
     let s = s.split_whitespace().next().unwrap_or("");
-    s.trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_owned()
+    s.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
 #[cfg(test)]

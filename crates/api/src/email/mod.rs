@@ -83,9 +83,7 @@ pub async fn template(x: &impl Exec, tenant: &str, name: &str) -> Result<Option<
 
 /// Whether a stored template is switched off (`enabled: false`).
 pub fn disabled(t: Option<&Value>) -> bool {
-    t.and_then(|t| t.get("enabled"))
-        .and_then(Value::as_bool)
-        == Some(false)
+    t.and_then(|t| t.get("enabled")).and_then(Value::as_bool) == Some(false)
 }
 
 /// What every template sees: the tenant's names (`friendly_name`, `support_email`, …) and
@@ -95,7 +93,12 @@ pub async fn variables(x: &impl Exec, tenant: &str, extra: Value) -> Result<Valu
         .await?
         .unwrap_or(Value::Null);
     let mut vars = json!({ "tenant": tenant });
-    for k in ["friendly_name", "support_email", "support_url", "picture_url"] {
+    for k in [
+        "friendly_name",
+        "support_email",
+        "support_url",
+        "picture_url",
+    ] {
         if let Some(v) = settings.get(k) {
             vars[k] = v.clone();
         }
@@ -107,7 +110,9 @@ pub async fn variables(x: &impl Exec, tenant: &str, extra: Value) -> Result<Valu
 }
 
 fn liquid_error(what: &str, e: &liquid::Error) -> Error {
-    Error::bad_body(format!("The e-mail template's {what} is not valid Liquid: {e}"))
+    Error::bad_body(format!(
+        "The e-mail template's {what} is not valid Liquid: {e}"
+    ))
 }
 
 /// The variables Auth0's templates may use, each present (`null` when unknown): the `liquid`
@@ -142,7 +147,18 @@ pub fn render_str(source: &str, vars: &Value, what: &str) -> Result<String, Erro
             ("application", &["name", "clientID"][..]),
             ("connection", &["name"][..]),
             ("organization", &["id", "name", "display_name"][..]),
-            ("user", &["email", "name", "nickname", "given_name", "family_name", "user_metadata", "app_metadata"][..]),
+            (
+                "user",
+                &[
+                    "email",
+                    "name",
+                    "nickname",
+                    "given_name",
+                    "family_name",
+                    "user_metadata",
+                    "app_metadata",
+                ][..],
+            ),
         ] {
             if !o.get(k).is_some_and(Value::is_object) {
                 o.insert(k.to_owned(), json!({}));
@@ -245,7 +261,8 @@ pub fn deliver(
                 Ok(()) => queue::done(&state.db, tenant, &item.id).await,
                 Err(e) if e.retry && item.attempts + 1 < MAX_ATTEMPTS => {
                     let exp = u32::try_from(item.attempts.clamp(0, 14)).unwrap_or(14);
-                    let delay = std::time::Duration::from_secs(2u64.saturating_pow(exp).min(3 * 3600));
+                    let delay =
+                        std::time::Duration::from_secs(2u64.saturating_pow(exp).min(3 * 3600));
                     tracing::info!(id = %item.id, attempts = item.attempts + 1, error = %e.message, "e-mail not sent yet; will retry");
                     queue::retry(&state.db, tenant, &item.id, delay, &e.message).await
                 }
@@ -286,15 +303,26 @@ mod tests {
     #[test]
     fn renders_liquid_and_defaults() {
         let vars = json!({"user": {"email": "a@b.c", "name": null}, "url": "https://x/y?t=1&u=2", "tenant": "t"});
-        let m = render("verify_email", None, "a@b.c", &vars).unwrap().unwrap();
+        let m = render("verify_email", None, "a@b.c", &vars)
+            .unwrap()
+            .unwrap();
         assert_eq!(m.subject, "Verify your email");
         assert!(m.html.contains("https://x/y?t=1&u=2"), "{}", m.html);
         assert!(m.html.contains("Hello a@b.c"));
         let custom = json!({"subject": "Hi {{ user.email | upcase }}", "body": "<a href='{{url}}'>go</a>", "from": "me@x.y", "enabled": true});
-        let m = render("verify_email", Some(&custom), "a@b.c", &vars).unwrap().unwrap();
-        assert_eq!((m.subject.as_str(), m.from.as_str()), ("Hi A@B.C", "me@x.y"));
+        let m = render("verify_email", Some(&custom), "a@b.c", &vars)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.subject.as_str(), m.from.as_str()),
+            ("Hi A@B.C", "me@x.y")
+        );
         let off = json!({"enabled": false});
-        assert!(render("verify_email", Some(&off), "a@b.c", &vars).unwrap().is_none());
+        assert!(
+            render("verify_email", Some(&off), "a@b.c", &vars)
+                .unwrap()
+                .is_none()
+        );
         let broken = json!({"body": "{% if %}"});
         assert!(render("verify_email", Some(&broken), "a@b.c", &vars).is_err());
     }

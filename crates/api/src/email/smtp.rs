@@ -61,8 +61,7 @@ pub async fn settings(
     cfg: &SmtpConfig,
 ) -> anyhow::Result<Option<Settings>> {
     let provider = docs::get(db, tenant, "email_provider", tenants::SETTINGS_ID).await?;
-    if let Some(p) = provider.filter(|p| p.get("enabled").and_then(Value::as_bool) != Some(false))
-    {
+    if let Some(p) = provider.filter(|p| p.get("enabled").and_then(Value::as_bool) != Some(false)) {
         if p.get("name").and_then(Value::as_str) != Some("smtp") {
             // Only SMTP providers are delivered to; the API providers (SES, SendGrid, …) need
             // their HTTP APIs, which Gatehouse does not speak.
@@ -104,9 +103,7 @@ pub async fn settings(
     };
     Ok(Some(Settings {
         host: u.host_str().unwrap_or("127.0.0.1").to_owned(),
-        port: u
-            .port()
-            .unwrap_or(if implicit_tls { 465 } else { 25 }),
+        port: u.port().unwrap_or(if implicit_tls { 465 } else { 25 }),
         user: (!u.username().is_empty()).then(|| decode(u.username())),
         pass: u.password().map(|p| SecretString::from(decode(p))),
         implicit_tls,
@@ -118,7 +115,9 @@ pub async fn settings(
 /// rest (connection failures, 4xx) are worth a retry.
 pub async fn send(s: &Settings, msg: &Message) -> Result<(), SendError> {
     let from = if msg.from.is_empty() {
-        s.from.clone().unwrap_or_else(|| format!("no-reply@{}", s.host))
+        s.from
+            .clone()
+            .unwrap_or_else(|| format!("no-reply@{}", s.host))
     } else {
         msg.from.clone()
     };

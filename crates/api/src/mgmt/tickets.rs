@@ -254,7 +254,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     let mut r = (status, Html(html)).into_response();
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     h.insert(
         header::HeaderName::from_static("x-frame-options"),
         header::HeaderValue::from_static("DENY"),
@@ -286,7 +289,12 @@ fn internal(e: &Error) -> Response {
 }
 
 /// The usable ticket behind `token` (of `kind`), if any.
-async fn usable(state: &AppState, tenant: &str, token: &str, kind: &str) -> Result<Option<TicketRow>, Error> {
+async fn usable(
+    state: &AppState,
+    tenant: &str,
+    token: &str,
+    kind: &str,
+) -> Result<Option<TicketRow>, Error> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
@@ -314,7 +322,8 @@ fn after(ticket: &TicketRow, email: Option<&str>, message: &str) -> Option<Respo
     let mut u = url::Url::parse(url).ok()?;
     {
         let mut q = u.query_pairs_mut();
-        q.append_pair("success", "true").append_pair("message", message);
+        q.append_pair("success", "true")
+            .append_pair("message", message);
         if ticket
             .body
             .get("includeEmailInRedirect")
@@ -394,7 +403,11 @@ async fn do_verify(
             }
             let message = "Your email was verified. You can continue using the application.";
             after(&ticket, email.as_deref(), message).unwrap_or_else(|| {
-                page(StatusCode::OK, "Email verified", &format!("<p>{}</p>", escape(message)))
+                page(
+                    StatusCode::OK,
+                    "Email verified",
+                    &format!("<p>{}</p>", escape(message)),
+                )
             })
         }
         Ok(None) => invalid(),
@@ -413,7 +426,8 @@ async fn welcome(x: &impl Exec, tenant: &str, user: &users::UserRow) -> Result<(
     let Some(email) = user.email.as_deref().filter(|_| enabled) else {
         return Ok(());
     };
-    let vars = crate::email::variables(x, tenant, json!({"user": crate::email::user_vars(user)})).await?;
+    let vars =
+        crate::email::variables(x, tenant, json!({"user": crate::email::user_vars(user)})).await?;
     if let Some(msg) = crate::email::render("welcome_email", template.as_ref(), email, &vars)? {
         crate::email::enqueue(x, tenant, &msg).await?;
     }
@@ -441,7 +455,11 @@ async fn show_reset(
 ) -> Response {
     let tenant = tenant_of(&state, &headers);
     match usable(&state, &tenant.id, &q.ticket, PASSWORD_CHANGE).await {
-        Ok(Some(_)) => page(StatusCode::OK, "Change your password", &reset_form(&q.ticket, None)),
+        Ok(Some(_)) => page(
+            StatusCode::OK,
+            "Change your password",
+            &reset_form(&q.ticket, None),
+        ),
         Ok(None) => invalid(),
         Err(e) => internal(&e),
     }
@@ -520,10 +538,13 @@ async fn do_reset(
         == Some(true);
     let user_id = ticket.user_id.as_str();
     let result = atomically(|| {
-        let (token_hash, new_hash, identity) = (token_hash.clone(), new_hash.clone(), identity.clone());
+        let (token_hash, new_hash, identity) =
+            (token_hash.clone(), new_hash.clone(), identity.clone());
         async move {
             let tx = db.begin().await?;
-            if !jobs::consume_ticket(&tx, tenant, &token_hash, time::unix_now(), &time::now()).await? {
+            if !jobs::consume_ticket(&tx, tenant, &token_hash, time::unix_now(), &time::now())
+                .await?
+            {
                 return Ok(None);
             }
             let Some(mut user) = users::find_for_update(&tx, tenant, user_id).await? else {
@@ -532,7 +553,10 @@ async fn do_reset(
             let current = users::identities(&tx, tenant, &user.user_id)
                 .await?
                 .into_iter()
-                .find(|i| i.connection_id == identity.connection_id && i.identity_user_id == identity.identity_user_id);
+                .find(|i| {
+                    i.connection_id == identity.connection_id
+                        && i.identity_user_id == identity.identity_user_id
+                });
             let Some(current) = current else {
                 return Ok(None);
             };
@@ -560,7 +584,11 @@ async fn do_reset(
         Ok(Some(email)) => {
             let message = "Your password has been changed successfully.";
             after(&ticket, email.as_deref(), message).unwrap_or_else(|| {
-                page(StatusCode::OK, "Password changed", &format!("<p>{}</p>", escape(message)))
+                page(
+                    StatusCode::OK,
+                    "Password changed",
+                    &format!("<p>{}</p>", escape(message)),
+                )
             })
         }
         Ok(None) => invalid(),

@@ -337,7 +337,11 @@ async fn authorized(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| unreadable_body(e, limit))?;
-    let body = match parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    let body = match parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(ct)
             if content_type(&parts.headers).as_deref() == Some("multipart/form-data")
                 && op.info().content_types.contains(&"multipart/form-data") =>

@@ -215,8 +215,10 @@ pub async fn run(state: &AppState, item: &Item, job: JobRow) -> Result<(), Error
             let rendered = Value::Object(crate::mgmt::users::render(u, &[primary_identity(u)]));
             let line = match (&fields, csv) {
                 (Some(f), true) => {
-                    let cells: Vec<String> =
-                        f.iter().map(|f| csv_cell(pick(&rendered, &f.name))).collect();
+                    let cells: Vec<String> = f
+                        .iter()
+                        .map(|f| csv_cell(pick(&rendered, &f.name)))
+                        .collect();
                     cells.join(",")
                 }
                 (Some(f), false) => {

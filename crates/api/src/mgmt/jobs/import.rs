@@ -207,7 +207,11 @@ fn prepare(conn: &ConnectionRow, v: &Value, now: &str) -> Result<Prepared, Vec<V
     if let Some(e) = &email
         && crate::mgmt::users::check_email(e).is_err()
     {
-        errors.push(error("INVALID_FORMAT", format!("Object didn't pass validation for format email: {e}"), "email"));
+        errors.push(error(
+            "INVALID_FORMAT",
+            format!("Object didn't pass validation for format email: {e}"),
+            "email",
+        ));
     }
     if email.is_none() && username.is_none() {
         errors.push(error(
@@ -246,12 +250,20 @@ fn prepare(conn: &ConnectionRow, v: &Value, now: &str) -> Result<Prepared, Vec<V
             if legacy_hash::is_bcrypt(h) {
                 Some(h.clone())
             } else {
-                errors.push(error("INVALID_FORMAT", "password_hash must be a bcrypt hash ($2a$ or $2b$)", "password_hash"));
+                errors.push(error(
+                    "INVALID_FORMAT",
+                    "password_hash must be a bcrypt hash ($2a$ or $2b$)",
+                    "password_hash",
+                ));
                 None
             }
         }
         (Some(_), None) => {
-            errors.push(error("INVALID_TYPE", "Expected type string", "password_hash"));
+            errors.push(error(
+                "INVALID_TYPE",
+                "Expected type string",
+                "password_hash",
+            ));
             None
         }
         (None, Some(c)) => match legacy_hash::encode(c) {
@@ -283,9 +295,7 @@ fn prepare(conn: &ConnectionRow, v: &Value, now: &str) -> Result<Prepared, Vec<V
         .map(|id| id.strip_prefix("auth0|").map_or(id.clone(), str::to_owned))
         .unwrap_or_else(ids::hex24);
     let user_id = format!("auth0|{identity_user_id}");
-    let name = name
-        .or_else(|| email.clone())
-        .or_else(|| username.clone());
+    let name = name.or_else(|| email.clone()).or_else(|| username.clone());
     let nickname = nickname
         .or_else(|| {
             email
@@ -615,12 +625,20 @@ pub async fn run(state: &AppState, item: &Item, job: JobRow) -> Result<(), Error
     let users: Vec<Value> = match serde_json::from_str::<Value>(&file) {
         Ok(Value::Array(a)) => a,
         Ok(_) => {
-            return super::fail(state, item, "The users file must contain a JSON array of users.")
-                .await;
+            return super::fail(
+                state,
+                item,
+                "The users file must contain a JSON array of users.",
+            )
+            .await;
         }
         Err(e) => {
-            return super::fail(state, item, &format!("The users file is not valid JSON: {e}"))
-                .await;
+            return super::fail(
+                state,
+                item,
+                &format!("The users file is not valid JSON: {e}"),
+            )
+            .await;
         }
     };
     drop(file);
@@ -662,7 +680,11 @@ async fn finish(
     total: usize,
 ) -> Result<(), Error> {
     let (db, tenant) = (&state.db, item.tenant.as_str());
-    let send = job.body.get("_send_completion_email").and_then(Value::as_bool) != Some(false);
+    let send = job
+        .body
+        .get("_send_completion_email")
+        .and_then(Value::as_bool)
+        != Some(false);
     let mailed = atomically(|| async {
         let tx = db.begin().await?;
         let Some(mut j) = jobs::find_for_update(&tx, tenant, &job.id).await? else {
@@ -695,7 +717,11 @@ async fn finish(
 /// administrators to write to); none when the tenant has no support address.
 async fn completion_email(x: &impl Exec, tenant: &str, job: &JobRow) -> Result<bool, Error> {
     let vars = crate::email::variables(x, tenant, json!({ "job": render(job, None) })).await?;
-    let Some(to) = vars.get("support_email").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(to) = vars
+        .get("support_email")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return Ok(false);
     };
     match crate::email::render("import_completion", None, &to, &vars)? {

@@ -207,9 +207,7 @@ async fn post_verification_email(ctx: Ctx, input: Input) -> Result<Reply, Error>
             .iter()
             .any(|i| i.provider == provider && i.identity_user_id == id)
         {
-            return Err(Error::bad_body(
-                "The identity does not belong to the user.",
-            ));
+            return Err(Error::bad_body("The identity does not belong to the user."));
         }
     }
     if let Some(client_id) = req.get("client_id").and_then(Value::as_str)
@@ -267,8 +265,12 @@ async fn run_verification_email(state: &AppState, item: &Item, job: JobRow) -> R
     let issuer = state.default_tenant.issuer.clone();
     let job_id = job.id.as_str();
     atomically(|| {
-        let (template, result_url, client_id, issuer) =
-            (template.clone(), result_url.clone(), client_id.clone(), issuer.clone());
+        let (template, result_url, client_id, issuer) = (
+            template.clone(),
+            result_url.clone(),
+            client_id.clone(),
+            issuer.clone(),
+        );
         async move {
             let tx = db.begin().await?;
             let Some(mut job) = jobs::find_for_update(&tx, tenant, job_id).await? else {
@@ -427,7 +429,7 @@ pub async fn connection_of(
     tenant: &str,
     id: &str,
 ) -> Result<connections::ConnectionRow, Error> {
-    connections::find(x, tenant, id)
-        .await?
-        .ok_or_else(|| Error::bad_request("inexistent_connection", "The connection does not exist."))
+    connections::find(x, tenant, id).await?.ok_or_else(|| {
+        Error::bad_request("inexistent_connection", "The connection does not exist.")
+    })
 }
