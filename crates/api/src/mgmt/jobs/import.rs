@@ -78,7 +78,11 @@ const RESERVED_APP_METADATA: &[&str] = &[
 ];
 
 pub async fn post_users_imports(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    let req = input.body_object();
+    // The body as it is (not copied: the file may be large).
+    let req = input
+        .body
+        .as_object()
+        .ok_or_else(|| Error::bad_body("Invalid request payload"))?;
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     let file = req.get("users").and_then(Value::as_str).unwrap_or_default();
     let limit = ctx.state.jobs.import_max_bytes;
