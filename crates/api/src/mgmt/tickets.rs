@@ -115,6 +115,17 @@ fn options(req: &serde_json::Map<String, Value>) -> Value {
     Value::Object(o)
 }
 
+/// Auth0: `result_url` cannot be given with `client_id` or `organization_id`.
+fn exclusive(req: &serde_json::Map<String, Value>) -> Result<(), Error> {
+    let has = |k: &str| req.get(k).is_some_and(|v| !v.is_null());
+    if has("result_url") && (has("client_id") || has("organization_id")) {
+        return Err(Error::bad_body(
+            "The result_url parameter cannot be used with client_id or organization_id.",
+        ));
+    }
+    Ok(())
+}
+
 async fn check_client(ctx: &Ctx, req: &serde_json::Map<String, Value>) -> Result<(), Error> {
     if let Some(c) = req.get("client_id").and_then(Value::as_str)
         && gatehouse_store::clients::find(ctx.db(), ctx.tenant_id(), c)
@@ -139,6 +150,7 @@ async fn post_email_verification(ctx: Ctx, input: Input) -> Result<Reply, Error>
     if user.email.is_none() {
         return Err(Error::bad_body("The user does not have an email address."));
     }
+    exclusive(&req)?;
     check_client(&ctx, &req).await?;
     let ticket = create(
         db,
@@ -179,11 +191,7 @@ async fn post_password_change(ctx: Ctx, input: Input) -> Result<Reply, Error> {
             }
         },
     };
-    if s("result_url").is_some() && s("client_id").is_some() {
-        return Err(Error::bad_body(
-            "The result_url and client_id parameters are mutually exclusive.",
-        ));
-    }
+    exclusive(&req)?;
     let user = users::find(db, tenant, &user_id)
         .await?
         .ok_or_else(crate::mgmt::users::user_not_found)?;
