@@ -15,7 +15,8 @@ machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/s
 need() { command -v "$1" >/dev/null 2>&1; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! need oha; then
+# NEEDS_OHA=0: a script that makes no load (bench/jobs.sh) skips the load generator.
+if [[ "${NEEDS_OHA:-1}" == 1 ]] && ! need oha; then
   log "installing oha (cargo install oha --locked; takes a few minutes once)"
   cargo install oha --locked --quiet
 fi
@@ -27,12 +28,14 @@ if [[ "$USE_PG" == 1 ]] && ! need psql; then
 fi
 
 # oha ≥ 1.5 spells JSON output `--output-format json`; older ones `-j`.
-if oha --help 2>/dev/null | grep -q -- '--output-format'; then
+if ! need oha; then
+  OHA_JSON=()
+elif oha --help 2>/dev/null | grep -q -- '--output-format'; then
   OHA_JSON=(--output-format json)
 else
   OHA_JSON=(-j)
 fi
-OHA_VERSION="$(oha --version 2>/dev/null | head -n1)"
+OHA_VERSION="$(oha --version 2>/dev/null | head -n1 || true)"
 
 
 # ---------------------------------------------------------------- build

@@ -135,6 +135,19 @@ enum Command {
         /// Let actions' `fetch` reach loopback and private addresses (refused by default).
         #[arg(long, env = "GATEHOUSE_ACTIONS_ALLOW_PRIVATE_FETCH")]
         actions_allow_private_fetch: bool,
+        /// Largest users file `POST /jobs/users-imports` takes, in bytes (Auth0's limit: 500 KB).
+        #[arg(long, env = "GATEHOUSE_IMPORT_MAX_BYTES", default_value_t = 512_000)]
+        import_max_bytes: usize,
+        /// How long a users export's download location works, in seconds.
+        #[arg(long, env = "GATEHOUSE_EXPORT_TTL_SECS", default_value_t = 3600)]
+        export_ttl_secs: u64,
+        /// SMTP server for e-mail when the tenant has no SMTP e-mail provider
+        /// (`smtp://user:pass@host:port`, `smtps://` for TLS from the start).
+        #[arg(long, env = "GATEHOUSE_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// Sender address when neither the template nor the provider names one.
+        #[arg(long, env = "GATEHOUSE_SMTP_FROM")]
+        smtp_from: Option<String>,
         /// Let log-stream and event-stream deliveries reach loopback and private addresses
         /// (refused by default).
         #[arg(long, env = "GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE")]
@@ -208,6 +221,10 @@ async fn run() -> anyhow::Result<()> {
             dns_resolver,
             actions_timeout_ms,
             actions_allow_private_fetch,
+            import_max_bytes,
+            export_ttl_secs,
+            smtp_url,
+            smtp_from,
             webhooks_allow_private,
             webhooks_ca_file,
             no_tenant_logs,
@@ -236,6 +253,14 @@ async fn run() -> anyhow::Result<()> {
                 actions: gatehouse_api::ActionsConfig {
                     timeout: std::time::Duration::from_millis(actions_timeout_ms),
                     allow_private_fetch: actions_allow_private_fetch,
+                },
+                jobs: gatehouse_api::mgmt::jobs::JobsConfig {
+                    import_max_bytes,
+                    export_ttl: std::time::Duration::from_secs(export_ttl_secs),
+                },
+                smtp: gatehouse_api::email::smtp::SmtpConfig {
+                    url: smtp_url.map(Into::into),
+                    from: smtp_from,
                 },
                 webhooks: gatehouse_api::WebhooksConfig {
                     allow_private: webhooks_allow_private,

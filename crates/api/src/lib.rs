@@ -6,6 +6,7 @@ pub mod actions;
 pub mod authn;
 pub mod bootstrap;
 pub mod config;
+pub mod email;
 pub mod events;
 pub mod keyring;
 pub mod logs;

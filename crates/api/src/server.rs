@@ -66,6 +66,10 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     /// Actions' limits.
     pub actions: crate::actions::run::ActionsConfig,
+    /// Jobs' limits (`--import-max-bytes`, `--export-ttl-secs`).
+    pub jobs: crate::mgmt::jobs::JobsConfig,
+    /// The e-mail outbox's fallback SMTP server (`--smtp-url`, `--smtp-from`).
+    pub smtp: crate::email::smtp::SmtpConfig,
     /// Outgoing deliveries (log streams, event streams).
     pub webhooks: crate::webhooks::WebhooksConfig,
     /// Event deliveries' attempts and when a failing stream is disabled.
@@ -140,6 +144,10 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let boot = bootstrap(&db, DEFAULT_TENANT, &issuer, &cfg.admin).await?;
     let mut registry = Registry::default();
     mgmt::register(&mut registry);
+    registry.set_body_limit(
+        gatehouse_spec::Op::PostUsersImports,
+        mgmt::jobs::import_body_limit(&cfg.jobs),
+    );
     let worker = crate::worker::Worker::new();
     let logs = crate::logs::Logs::start(
         db.clone(),
@@ -156,6 +164,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         dns_resolver: cfg.dns_resolver,
         network_acls: crate::acl::Cache::default(),
         actions: crate::actions::Runtime::new(&cfg.actions),
+        jobs: cfg.jobs.clone(),
+        smtp: cfg.smtp.clone(),
         worker,
         logs,
         webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
@@ -195,6 +205,8 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .merge(management)
         .merge(authn::routes())
         .merge(scim::routes())
+        .merge(mgmt::tickets::routes())
+        .merge(mgmt::jobs::export::routes())
         .merge(crate::config::profiles::self_service_profiles::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -433,6 +445,8 @@ mod tests {
             tls: TlsMode::None,
             dns_resolver: None,
             actions: Default::default(),
+            jobs: Default::default(),
+            smtp: Default::default(),
             webhooks: Default::default(),
             events: Default::default(),
             logs: Default::default(),

@@ -44,6 +44,10 @@ pub struct Inner {
     pub network_acls: crate::acl::Cache,
     /// The Actions engine, what is bound to each trigger, and the executions' writer.
     pub actions: crate::actions::Runtime,
+    /// Jobs' limits (import file size, export lifetime).
+    pub jobs: crate::mgmt::jobs::JobsConfig,
+    /// The fallback SMTP settings of the e-mail outbox.
+    pub smtp: crate::email::smtp::SmtpConfig,
     /// The durable queue's loops' wake-up bells.
     pub worker: crate::worker::Worker,
     /// The client that delivers to the tenant's endpoints.

@@ -36,7 +36,12 @@ pub struct Kind {
 
 /// Every kind of work of the server.
 pub fn kinds() -> Vec<Kind> {
-    vec![crate::logs::streams::KIND, crate::events::delivery::KIND]
+    vec![
+        crate::logs::streams::KIND,
+        crate::events::delivery::KIND,
+        crate::mgmt::jobs::WORK,
+        crate::email::WORK,
+    ]
 }
 
 /// The wake-up bells of the loops, by kind.

@@ -5,6 +5,7 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod jwt;
+pub mod legacy_hash;
 pub mod net;
 pub mod password;
 pub mod time;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod docs;
 pub mod event_streams;
 pub mod groups;
+pub mod jobs;
 pub mod keys;
 pub mod logs;
 mod migrate;

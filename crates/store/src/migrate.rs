@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0006_keys.sql"),
     },
     Migration {
+        version: 7,
+        name: "jobs_tickets",
+        sqlite: include_str!("../migrations/sqlite/0007_jobs_tickets.sql"),
+        postgres: include_str!("../migrations/postgres/0007_jobs_tickets.sql"),
+    },
+    Migration {
         version: 8,
         name: "event_streams",
         sqlite: include_str!("../migrations/sqlite/0008_event_streams.sql"),

@@ -47,7 +47,7 @@ pub struct UserRow {
     pub updated_at: String,
 }
 
-const USER_COLUMNS: &str = "user_id, connection_id, connection, provider, email, email_verified, username, phone_number, phone_verified, name, nickname, given_name, family_name, blocked, logins_count, last_login, last_ip, app_metadata, user_metadata, body, key_order, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "user_id, connection_id, connection, provider, email, email_verified, username, phone_number, phone_verified, name, nickname, given_name, family_name, blocked, logins_count, last_login, last_ip, app_metadata, user_metadata, body, key_order, created_at, updated_at";
 
 fn opt_json(r: &Row, name: &str) -> DbResult<Option<Value>> {
     Ok(match r.json(name)? {

@@ -123,6 +123,8 @@ async fn start_on(
             timeout: std::time::Duration::from_secs(3),
             allow_private_fetch: true,
         },
+        jobs: Default::default(),
+        smtp: Default::default(),
         // Deliveries reach the tests' own receivers (loopback, the test CA).
         webhooks: gatehouse_api::WebhooksConfig {
             allow_private: true,

@@ -5,11 +5,13 @@ pub mod clients;
 pub mod common;
 pub mod connections;
 pub mod groups;
+pub mod jobs;
 pub mod keys;
 pub mod organizations;
 pub mod pem;
 pub mod resource_servers;
 pub mod roles;
+pub mod tickets;
 pub mod users;
 
 use crate::spine::Registry;
@@ -22,6 +24,8 @@ pub fn register(reg: &mut Registry) {
     connections::register(reg);
     groups::register(reg);
     users::register(reg);
+    jobs::register(reg);
+    tickets::register(reg);
     roles::register(reg);
     keys::register(reg);
     organizations::register(reg);

@@ -46,7 +46,7 @@ pub fn register(reg: &mut Registry) {
 
 // ---- errors -------------------------------------------------------------------------------
 
-fn user_not_found() -> Error {
+pub(crate) fn user_not_found() -> Error {
     Error::not_found("inexistent_user", "The user does not exist.")
 }
 
@@ -54,7 +54,7 @@ fn user_exists() -> Error {
     Error::conflict("auth0_idp_error", "The user already exists.")
 }
 
-fn connection_not_found() -> Error {
+pub(crate) fn connection_not_found() -> Error {
     Error::bad_request("inexistent_connection", "The connection does not exist.")
 }
 
@@ -89,7 +89,7 @@ fn check_self(ctx: &Ctx, user_id: &str, full: &[&str]) -> Result<(), Error> {
 
 /// What a connection lets the API do with users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// `auth0`: the Auth0 user store, with passwords.
     Database,
     /// `email` / `sms`: passwordless.
@@ -99,7 +99,7 @@ enum Kind {
     Federated,
 }
 
-fn kind(c: &ConnectionRow) -> Kind {
+pub(crate) fn kind(c: &ConnectionRow) -> Kind {
     match c.strategy.as_str() {
         "auth0" => Kind::Database,
         "email" => Kind::Email,
@@ -108,7 +108,7 @@ fn kind(c: &ConnectionRow) -> Kind {
     }
 }
 
-fn provider_of(k: Kind, strategy: &str) -> String {
+pub(crate) fn provider_of(k: Kind, strategy: &str) -> String {
     match k {
         Kind::Database => "auth0".into(),
         Kind::Email => "email".into(),
@@ -181,7 +181,7 @@ fn username_limits(c: &ConnectionRow) -> (usize, usize) {
 }
 
 /// The unique keys of a user's identity in its connection.
-fn keys_for(c: &ConnectionRow, u: &Creds) -> Vec<UserKey> {
+pub(crate) fn keys_for(c: &ConnectionRow, u: &Creds) -> Vec<UserKey> {
     let mut keys = Vec::new();
     let k = kind(c);
     if let Some(e) = &u.email
@@ -205,7 +205,7 @@ fn keys_for(c: &ConnectionRow, u: &Creds) -> Vec<UserKey> {
 /// The identifying fields of one identity, the ones a connection's rules look at: the user's
 /// own for its primary identity, the `profileData` of a linked one.
 #[derive(Debug, Clone, PartialEq, Default)]
-struct Creds {
+pub(crate) struct Creds {
     email: Option<String>,
     email_verified: bool,
     username: Option<String>,
@@ -214,7 +214,7 @@ struct Creds {
 }
 
 impl Creds {
-    fn of_user(u: &UserRow) -> Self {
+    pub(crate) fn of_user(u: &UserRow) -> Self {
         Self {
             email: u.email.clone(),
             email_verified: u.email_verified,
@@ -299,7 +299,7 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 /// `https://s.gravatar.com/avatar/<md5 of the e-mail>?s=480&r=pg&d=<Auth0's initials avatar>`,
 /// as Auth0 defaults `picture`; the initials are the first letters of the first two words of the
 /// name, or its first two letters.
-fn default_picture(email: Option<&str>, name: &str) -> String {
+pub(crate) fn default_picture(email: Option<&str>, name: &str) -> String {
     let words: Vec<&str> = name
         .split(|c: char| c.is_whitespace())
         .filter(|w| !w.is_empty())
@@ -320,7 +320,7 @@ fn default_picture(email: Option<&str>, name: &str) -> String {
     }
 }
 
-fn identity_json(i: &IdentityRow) -> Value {
+pub(crate) fn identity_json(i: &IdentityRow) -> Value {
     let mut m = Map::new();
     m.insert("connection".into(), json!(i.connection));
     m.insert("user_id".into(), json!(i.identity_user_id));
@@ -340,7 +340,7 @@ fn canonical_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// The API object of a user.
-fn render(u: &UserRow, identities: &[IdentityRow]) -> Map<String, Value> {
+pub(crate) fn render(u: &UserRow, identities: &[IdentityRow]) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("created_at".into(), json!(u.created_at));
     if let Some(e) = &u.email {
@@ -404,7 +404,7 @@ fn render(u: &UserRow, identities: &[IdentityRow]) -> Map<String, Value> {
 }
 
 /// Records the order `render` shows now, so that keys added later go after these.
-fn pin_key_order(u: &mut UserRow, identities: &[IdentityRow]) {
+pub(crate) fn pin_key_order(u: &mut UserRow, identities: &[IdentityRow]) {
     u.key_order = Some(render(u, identities).keys().cloned().collect());
 }
 
@@ -450,7 +450,7 @@ async fn hash_password(pw: &str) -> Result<String, Error> {
 }
 
 /// Whether `pw` matches any of `hashes` (bcrypt on the blocking pool).
-async fn matches_any(pw: &str, hashes: Vec<String>) -> Result<bool, Error> {
+pub(crate) async fn matches_any(pw: &str, hashes: Vec<String>) -> Result<bool, Error> {
     let secret = SecretString::from(pw.to_owned());
     tokio::task::spawn_blocking(move || {
         hashes
@@ -488,7 +488,7 @@ fn personal_info(u: &UserRow) -> Vec<String> {
     v
 }
 
-fn check_password(policy: &Policy, pw: &str, u: &UserRow) -> Result<(), Error> {
+pub(crate) fn check_password(policy: &Policy, pw: &str, u: &UserRow) -> Result<(), Error> {
     let info = personal_info(u);
     let refs: Vec<&str> = info.iter().map(String::as_str).collect();
     policy.check(pw, &refs)
@@ -505,7 +505,7 @@ fn bool_field(req: &Map<String, Value>, k: &str) -> Option<bool> {
 }
 
 /// A plausible e-mail address (what Auth0's `format: email` accepts in practice).
-fn check_email(email: &str) -> Result<(), Error> {
+pub(crate) fn check_email(email: &str) -> Result<(), Error> {
     let ok = match email.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -784,7 +784,7 @@ const PATCHABLE: &[&str] = &[
 
 /// Merges a metadata PATCH: first-level keys replace, `null` removes one; an empty object (or
 /// `null`) clears it all.
-fn merge_metadata(current: Option<Value>, patch: &Value) -> Option<Value> {
+pub(crate) fn merge_metadata(current: Option<Value>, patch: &Value) -> Option<Value> {
     match patch {
         Value::Object(p) if !p.is_empty() => {
             let mut m = match current {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod input;
+pub mod multipart;
 pub mod page;
 pub mod router;
 pub mod validate;
@@ -62,6 +63,8 @@ pub struct Registry {
     /// Operations whose body may set any top-level field to `null` (Auth0 reads it as "unset"
     /// even where the spec's schema does not say nullable).
     null_unsets: Vec<bool>,
+    /// Operations that take a larger body than [`MAX_BODY`] (an import's file).
+    body_limits: Vec<Option<usize>>,
 }
 
 impl Default for Registry {
@@ -69,6 +72,7 @@ impl Default for Registry {
         Self {
             handlers: OPERATIONS.iter().map(|_| None).collect(),
             null_unsets: OPERATIONS.iter().map(|_| false).collect(),
+            body_limits: OPERATIONS.iter().map(|_| None).collect(),
         }
     }
 }
@@ -93,6 +97,22 @@ impl Registry {
 
     pub fn null_unsets(&self, op: Op) -> bool {
         self.null_unsets.get(op as usize).copied().unwrap_or(false)
+    }
+
+    /// Lets `op`'s body be up to `bytes` long (instead of [`MAX_BODY`]).
+    pub fn set_body_limit(&mut self, op: Op, bytes: usize) {
+        if let Some(slot) = self.body_limits.get_mut(op as usize) {
+            *slot = Some(bytes);
+        }
+    }
+
+    /// The largest body `op` accepts.
+    pub fn body_limit(&self, op: Op) -> usize {
+        self.body_limits
+            .get(op as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(MAX_BODY)
     }
 
     pub fn get(&self, op: Op) -> Option<&Handler> {
@@ -162,13 +182,13 @@ fn parse_body(op: Op, headers: &HeaderMap, bytes: &Bytes) -> Result<Option<Value
 
 /// A body that could not be read: 413 only when it really exceeds [`MAX_BODY`]; a body the
 /// client broke off or framed wrongly (bad chunked encoding) is the client's 400.
-fn unreadable_body(e: axum::Error) -> Error {
+fn unreadable_body(e: axum::Error, limit: usize) -> Error {
     let inner = e.into_inner();
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*inner);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {
             return Error::PayloadTooLarge(
-                "Payload content length greater than maximum allowed: 1048576".into(),
+                format!("Payload content length greater than maximum allowed: {limit}").into(),
             );
         }
         cause = c.source();
@@ -313,10 +333,23 @@ async fn authorized(
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
     validate::no_nul_in_query(&query)?;
     validate::query(&state.validators, op, &query)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+    let limit = state.registry.body_limit(op);
+    let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(unreadable_body)?;
-    let body = parse_body(op, &parts.headers, &bytes)?;
+        .map_err(|e| unreadable_body(e, limit))?;
+    let body = match parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(ct)
+            if content_type(&parts.headers).as_deref() == Some("multipart/form-data")
+                && op.info().content_types.contains(&"multipart/form-data") =>
+        {
+            Some(multipart::to_json(ct, bytes).await?)
+        }
+        _ => parse_body(op, &parts.headers, &bytes)?,
+    };
     if let Some(b) = &body {
         validate::no_nul_in_body(b)?;
     }
