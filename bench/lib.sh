@@ -239,3 +239,18 @@ run_scenario() {
     log "$name: not every answer was 200: $(jq -c '.status_codes, .errors' "$WORK/$name.json" | tr '\n' ' ')"
   fi
 }
+
+# mgmt METHOD PATH BODY: a Management API call that must answer 2xx (Auth0: create 201, deploy
+# 202, bindings 200); the reply lands in $WORK/mgmt.out.
+mgmt() {
+  local method=$1 path=$2 body=$3 code
+  local -a data=()
+  [[ -n "$body" ]] && data=(-H 'content-type: application/json' --data-binary "$body")
+  code="$(curl -sS -o "$WORK/mgmt.out" -w '%{http_code}' --max-time 30 -X "$method" \
+    -H "Authorization: Bearer $ACCESS_TOKEN" "${data[@]}" "$BASE/api/v2$path" || echo 000)"
+  if [[ "$code" != 2?? ]]; then
+    echo "$method $path answered HTTP $code (expected 2xx): $(head -c 500 "$WORK/mgmt.out")" >&2
+    tail -n 20 "$WORK/server.log" >&2
+    exit 1
+  fi
+}

@@ -37,20 +37,17 @@ source "$ROOT/bench/lib.sh"
 
 build_release gatehouse
 setup_database
-start_server
+# The stream's receiver: a real HTTPS endpoint on loopback that answers 200 (deliveries succeed,
+# as they do to a healthy SIEM), its certificate trusted by the server.
+RPORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
+  -addext "basicConstraints=critical,CA:FALSE" -keyout "$WORK/rkey.pem" -out "$WORK/rcert.pem" >/dev/null 2>&1
+python3 "$ROOT/tests/crash/receiver.py" "$RPORT" "$WORK/rcert.pem" "$WORK/rkey.pem" "$WORK/delivered.txt" &
+RECEIVER_PID=$!
+trap 'kill "$RECEIVER_PID" 2>/dev/null || true; cleanup' EXIT
+STREAM_ARGS="--webhooks-allow-private --webhooks-ca-file $WORK/rcert.pem"
+BENCH_SERVER_ARGS="$STREAM_ARGS" start_server
 get_token
-
-mgmt() {
-  local method=$1 path=$2 body=$3 code
-  local -a data=()
-  [[ -n "$body" ]] && data=(-H 'content-type: application/json' --data-binary "$body")
-  code="$(curl -sS -o "$WORK/mgmt.out" -w '%{http_code}' --max-time 30 -X "$method" \
-    -H "Authorization: Bearer $ACCESS_TOKEN" "${data[@]}" "$BASE/api/v2$path" || echo 000)"
-  if [[ "$code" != 2?? ]]; then
-    echo "$method $path answered HTTP $code: $(head -c 500 "$WORK/mgmt.out")" >&2
-    exit 1
-  fi
-}
 
 log "creating an API, a machine-to-machine client granted it, and a log stream taking token exchanges"
 mgmt POST /resource-servers '{"name":"bench api","identifier":"https://bench.example/","scopes":[{"value":"read:a"}]}'
@@ -58,9 +55,7 @@ mgmt POST /clients '{"name":"bench m2m","app_type":"non_interactive","grant_type
 M2M_ID="$(jq -r .client_id "$WORK/mgmt.out")"
 M2M_SECRET="$(jq -r .client_secret "$WORK/mgmt.out")"
 mgmt POST /client-grants "$(jq -cn --arg c "$M2M_ID" '{client_id: $c, audience: "https://bench.example/", scope: ["read:a"]}')"
-# A stream whose endpoint is not reachable from here: its deliveries are queued and retried,
-# which is the write the request path pays for (delivery itself is off the request path).
-mgmt POST /log-streams '{"name":"bench","type":"http","filters":[{"type":"category","name":"auth.token_exchange.success"}],"sink":{"httpEndpoint":"https://127.0.0.1:9/logs"}}'
+mgmt POST /log-streams "{\"name\":\"bench\",\"type\":\"http\",\"filters\":[{\"type\":\"category\",\"name\":\"auth.token_exchange.success\"}],\"sink\":{\"httpEndpoint\":\"https://localhost:$RPORT/logs\"}}"
 TOKEN_BODY="$(jq -cn --arg id "$M2M_ID" --arg s "$M2M_SECRET" \
   '{grant_type: "client_credentials", client_id: $id, client_secret: $s, audience: "https://bench.example/"}')"
 READ_URL="$BASE/api/v2/clients/$M2M_ID"
@@ -70,12 +65,13 @@ run_scenario token_on "$BASE/oauth/token" -m POST -T application/json -d "$TOKEN
 run_scenario read_on "$READ_URL" -H "Authorization: Bearer $ACCESS_TOKEN"
 after="$(curl -sS -H "Authorization: Bearer $ACCESS_TOKEN" "$BASE/api/v2/logs?q=type:seccft&include_totals=true&per_page=1" | jq .total)"
 LOGGED=$((after - before))
-log "$LOGGED seccft entries written during the logs-on runs"
+DELIVERED="$(sort -u "$WORK/delivered.txt" 2>/dev/null | grep -c . || true)"
+log "$LOGGED seccft entries written during the logs-on runs; $DELIVERED entries delivered to the stream so far"
 [[ "$LOGGED" -gt 0 ]] || { echo "FAIL: no token exchange was logged" >&2; exit 1; }
 
 log "restarting with --no-tenant-logs"
 stop_server
-BENCH_SERVER_ARGS="--no-tenant-logs" start_server
+BENCH_SERVER_ARGS="$STREAM_ARGS --no-tenant-logs" start_server
 get_token
 run_scenario token_off "$BASE/oauth/token" -m POST -T application/json -d "$TOKEN_BODY"
 run_scenario read_off "$READ_URL" -H "Authorization: Bearer $ACCESS_TOKEN"

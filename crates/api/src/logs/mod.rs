@@ -207,9 +207,7 @@ async fn write_batch(db: &Db, batch: &[Pending]) -> Result<bool, Error> {
         .collect();
     gatehouse_store::atomically(|| async {
         let tx = db.begin().await?;
-        for (tenant, row) in &rows {
-            logs::insert(&tx, tenant, row).await?;
-        }
+        logs::insert_many(&tx, &rows).await?;
         let queued = streams::enqueue_deliveries(&tx, &rows).await?;
         tx.commit().await?;
         Ok::<_, Error>(queued)
