@@ -31,6 +31,13 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The delay before retrying after `attempts` failed tries: `base` doubled per attempt (none for
+/// the first), at most `cap`. Every kind of work backs off this way, from its own base and cap.
+pub fn backoff(base: Duration, attempts: i64, cap: Duration) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 31)).unwrap_or(31);
+    base.saturating_mul(1u32 << exp).min(cap)
+}
+
 /// Adds an item due after `delay`; its id (sortable: it starts with the time).
 pub async fn enqueue(
     x: &impl Exec,
@@ -165,4 +172,19 @@ pub async fn pending(x: &impl Exec, tenant: &str, kind: &str, target: &str) -> D
         )
         .await?;
     row.map_or(Ok(0), |r| r.i64("n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(5), 0, s(600)), s(5));
+        assert_eq!(backoff(s(5), 3, s(600)), s(40));
+        assert_eq!(backoff(s(5), 7, s(600)), s(600));
+        assert_eq!(backoff(s(1), 1_000, s(600)), s(600));
+        assert_eq!(backoff(s(1), -4, s(600)), s(1));
+    }
 }

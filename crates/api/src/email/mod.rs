@@ -260,9 +260,11 @@ pub fn deliver(
             let settled = match outcome {
                 Ok(()) => queue::done(&state.db, tenant, &item.id).await,
                 Err(e) if e.retry && item.attempts + 1 < MAX_ATTEMPTS => {
-                    let exp = u32::try_from(item.attempts.clamp(0, 14)).unwrap_or(14);
-                    let delay =
-                        std::time::Duration::from_secs(2u64.saturating_pow(exp).min(3 * 3600));
+                    let delay = queue::backoff(
+                        std::time::Duration::from_secs(1),
+                        item.attempts,
+                        std::time::Duration::from_secs(3 * 3600),
+                    );
                     tracing::info!(id = %item.id, attempts = item.attempts + 1, error = %e.message, "e-mail not sent yet; will retry");
                     queue::retry(&state.db, tenant, &item.id, delay, &e.message).await
                 }

@@ -70,12 +70,11 @@ async fn settle(state: &AppState, item: &Item) {
 /// The wait before retry number `n` (1 for the first): doubling from the webhooks'
 /// `retry_base`, at most an hour.
 fn backoff(state: &AppState, n: i64) -> Duration {
-    let factor = 1u32 << u32::try_from(n.clamp(1, 20) - 1).unwrap_or(0);
-    state
-        .webhooks
-        .retry_base()
-        .saturating_mul(factor)
-        .min(Duration::from_secs(3600))
+    queue::backoff(
+        state.webhooks.retry_base(),
+        n - 1,
+        Duration::from_secs(3600),
+    )
 }
 
 /// One attempt of the item's delivery, recorded, and the item settled (done, or retried).

@@ -304,8 +304,7 @@ pub async fn enqueue_deliveries(tx: &Tx, rows: &[(String, logs::LogRow)]) -> Res
 /// server's `retry_base` for tests).
 fn backoff(state: &AppState, attempts: i64) -> Duration {
     let base = state.webhooks.retry_base();
-    let factor = 1u32 << attempts.clamp(0, 7);
-    (base * factor).min(base * 120)
+    queue::backoff(base, attempts, base * 120)
 }
 
 async fn deliver(state: AppState, items: Vec<Item>) {

@@ -404,8 +404,7 @@ async fn run_one(state: &AppState, item: &Item) {
 }
 
 fn backoff(attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
-    Duration::from_secs(2u64.saturating_pow(exp).min(600))
+    queue::backoff(Duration::from_secs(1), attempts, Duration::from_secs(600))
 }
 
 /// Marks the job failed (`status_details`) and its item done, in one transaction.
