@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_event_streams.sql"),
         postgres: include_str!("../migrations/postgres/0008_event_streams.sql"),
     },
+    Migration {
+        version: 9,
+        name: "login",
+        sqlite: include_str!("../migrations/sqlite/0009_login.sql"),
+        postgres: include_str!("../migrations/postgres/0009_login.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory
