@@ -49,7 +49,7 @@ CREATE TABLE refresh_tokens (
     user_id           TEXT NOT NULL,
     client_id         TEXT NOT NULL,
     session_id        TEXT,
-    rotating          INTEGER NOT NULL DEFAULT 0,
+    rotating          BOOLEAN NOT NULL DEFAULT FALSE,
     audience          TEXT,
     scope             TEXT NOT NULL,
     created_at        TEXT NOT NULL,
