@@ -73,10 +73,10 @@ fn compare(rec: &Recorded, status: u16, got: &str, ignore: &[String]) -> Result<
                     None => return Err(format!("{k} missing from {got}")),
                 }
             }
-            if let (Some(e), Some(d)) = (want.get("error"), want.get("error_description")) {
-                if got.get("error") != Some(e) || got.get("error_description") != Some(d) {
-                    return Err(format!("error {got}, recorded {e} {d}"));
-                }
+            if let (Some(e), Some(d)) = (want.get("error"), want.get("error_description"))
+                && (got.get("error") != Some(e) || got.get("error_description") != Some(d))
+            {
+                return Err(format!("error {got}, recorded {e} {d}"));
             }
             Ok(())
         }
