@@ -999,3 +999,84 @@ async fn signup_and_change_password_send_their_mails() {
         }
     }
 }
+
+#[tokio::test]
+async fn refresh_tokens_expire_by_the_clients_lifetimes() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let x = setup(
+            &s,
+            &t,
+            "ex-db",
+            "hal@example.com",
+            json!({"refresh_token": {
+            "rotation_type": "non-rotating", "expiration_type": "expiring",
+            "token_lifetime": 7200, "idle_token_lifetime": 3600,
+            "infinite_token_lifetime": false, "infinite_idle_token_lifetime": false}}),
+        )
+        .await;
+        let login = || {
+            realm_login(
+                &s,
+                &x,
+                "ex-db",
+                "hal@example.com",
+                PASSWORD,
+                "openid offline_access",
+            )
+        };
+        let (_, v) = login().await;
+        let rt = v["refresh_token"].as_str().unwrap().to_owned();
+        let db = Db::connect(&s.db.url).await.unwrap();
+        let hash = hex::encode(sha2::Sha256::digest(rt.as_bytes()));
+        let tenant = gatehouse_store::tenants::DEFAULT_TENANT;
+        let row = gatehouse_store::refresh_tokens::find_by_hash(&db, tenant, &hash)
+            .await
+            .unwrap()
+            .unwrap();
+        let now = gatehouse_core::time::unix_now();
+        assert!((row.expires_at.unwrap() - now - 7200).abs() <= 5, "{row:?}");
+        assert!(
+            (row.idle_expires_at.unwrap() - now - 3600).abs() <= 5,
+            "{row:?}"
+        );
+        // Only the SHA-256 is stored.
+        assert_ne!(row.token_hash, rt);
+        let (st, _) = refresh(&s, &x, &rt, None).await;
+        assert_eq!(st, 200);
+
+        // The idle lifetime passed: refused, and the token is gone.
+        db.execute(
+            "UPDATE refresh_tokens SET idle_expires_at = 1 WHERE tenant_id = $1 AND token_hash = $2",
+            vec![tenant.into(), hash.as_str().into()],
+        )
+        .await
+        .unwrap();
+        let (st, v) = refresh(&s, &x, &rt, None).await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (403, Some("invalid_grant")),
+            "{v}"
+        );
+        assert!(
+            gatehouse_store::refresh_tokens::find_by_hash(&db, tenant, &hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // The absolute lifetime passed.
+        let (_, v) = login().await;
+        let rt = v["refresh_token"].as_str().unwrap().to_owned();
+        let hash = hex::encode(sha2::Sha256::digest(rt.as_bytes()));
+        db.execute(
+            "UPDATE refresh_tokens SET expires_at = 1 WHERE tenant_id = $1 AND token_hash = $2",
+            vec![tenant.into(), hash.as_str().into()],
+        )
+        .await
+        .unwrap();
+        let (st, _) = refresh(&s, &x, &rt, None).await;
+        assert_eq!(st, 403);
+    }
+}
