@@ -1080,3 +1080,107 @@ async fn refresh_tokens_expire_by_the_clients_lifetimes() {
         assert_eq!(st, 403);
     }
 }
+
+#[tokio::test]
+async fn bad_input_gets_oauth_errors_never_a_500() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let x = setup(&s, &t, "bad-db", "ivy@example.com", json!({})).await;
+        let cid = x.client_id.as_str();
+        let forms: Vec<Vec<(&str, &str)>> = vec![
+            vec![],
+            vec![("grant_type", "authorization_code")],
+            vec![("grant_type", "authorization_code"), ("client_id", cid)],
+            vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", cid),
+                ("code", "x"),
+                ("code_verifier", "\u{0}"),
+            ],
+            vec![("grant_type", "refresh_token"), ("client_id", cid)],
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", "nobody"),
+                ("refresh_token", "x"),
+            ],
+            vec![
+                ("grant_type", "password"),
+                ("client_id", cid),
+                ("client_secret", &x.secret),
+            ],
+            vec![
+                ("grant_type", "password"),
+                ("client_id", cid),
+                ("client_secret", &x.secret),
+                ("username", "a"),
+                ("password", ""),
+            ],
+            vec![
+                (
+                    "grant_type",
+                    "http://auth0.com/oauth/grant-type/password-realm",
+                ),
+                ("client_id", cid),
+                ("client_secret", &x.secret),
+                ("username", "a"),
+                ("password", "b"),
+            ],
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", cid),
+            ],
+        ];
+        for f in &forms {
+            let (st, v) = token(&s, f).await;
+            assert!((400..500).contains(&st), "{f:?}: {st} {v}");
+            assert!(
+                v["error"].is_string() && v["error_description"].is_string(),
+                "{f:?}: {v}"
+            );
+        }
+        for (path, body) in [
+            ("/oauth/token", "{not json"),
+            ("/oauth/revoke", "{not json"),
+            ("/dbconnections/signup", "{not json"),
+            ("/dbconnections/change_password", "[1, 2]"),
+            ("/dbconnections/signup", "{\"client_id\": 5}"),
+        ] {
+            let res = s
+                .http
+                .post(format!("{}{path}", s.url))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let st = res.status().as_u16();
+            assert!((400..500).contains(&st), "{path} {body}: {st}");
+        }
+        for body in [
+            json!({"client_id": cid}),
+            json!({"client_id": cid, "connection": "bad-db", "password": PASSWORD, "email": "not-an-email"}),
+            json!({"client_id": cid, "connection": "bad-db", "password": PASSWORD, "email": "n\u{0}ul@example.com"}),
+            json!({"client_id": "nobody", "connection": "bad-db", "password": PASSWORD, "email": "z@example.com"}),
+        ] {
+            let (st, v) = post_json(&s, "/dbconnections/signup", body.clone()).await;
+            assert_eq!(st, 400, "{body}: {v}");
+        }
+        let (st, _) = post_json(
+            &s,
+            "/dbconnections/change_password",
+            json!({"client_id": cid, "connection": "bad-db"}),
+        )
+        .await;
+        assert_eq!(st, 400);
+        let res = s
+            .http
+            .post(format!("{}/userinfo", s.url))
+            .body("access_token=%00")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+}
