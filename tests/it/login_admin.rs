@@ -679,7 +679,17 @@ async fn device_credentials_list_public_keys_and_refresh_tokens() {
         bad.as_object_mut().unwrap().remove("device_id");
         let (st, _) = call(&s, &ct, Method::POST, "/device-credentials", Some(bad)).await;
         assert_eq!(st, 400);
-        let (st, _) = call(&s, &t, Method::POST, "/device-credentials", Some(body)).await;
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::POST,
+            "/device-credentials",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(st, 400);
+        let rt = s.token_with_scope("read:users").await;
+        let (st, _) = call(&s, &rt, Method::POST, "/device-credentials", Some(body)).await;
         assert_eq!(st, 403);
 
         // Delete a public key, and a refresh token through the same operation.
