@@ -22,6 +22,7 @@ mod hostile;
 mod jobs;
 mod keys;
 mod login;
+mod login_admin;
 mod logs;
 mod network_acls;
 mod organizations;

@@ -361,3 +361,36 @@ pub async fn unblock(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<u64
     )
     .await
 }
+
+/// The users an identifier names, across connections: by e-mail (lower-case), username or
+/// phone number (`GET /user-blocks?identifier=`), in creation order.
+pub async fn users_by_identifier(
+    x: &impl Exec,
+    tenant: &str,
+    identifier: &str,
+) -> DbResult<Vec<String>> {
+    x.query(
+        "SELECT user_id FROM users WHERE tenant_id = $1 AND (email = $2 OR username = $3 \
+         OR phone_number = $3) ORDER BY seq, user_id",
+        params![tenant, identifier.to_lowercase(), identifier],
+    )
+    .await?
+    .iter()
+    .map(|r| r.text("user_id"))
+    .collect()
+}
+
+pub async fn find_device_credential(
+    x: &impl Exec,
+    tenant: &str,
+    id: &str,
+) -> DbResult<Option<DeviceCredentialRow>> {
+    x.query_opt(
+        &format!("SELECT {DC_COLUMNS} FROM device_credentials WHERE tenant_id = $1 AND id = $2"),
+        params![tenant, id],
+    )
+    .await?
+    .as_ref()
+    .map(DeviceCredentialRow::from_row)
+    .transpose()
+}

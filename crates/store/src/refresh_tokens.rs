@@ -225,3 +225,124 @@ pub async fn delete_for_user_client(
     )
     .await
 }
+
+/// The token, locked for the caller's transaction (a metadata update).
+pub async fn find_for_update(
+    x: &crate::Tx,
+    tenant: &str,
+    id: &str,
+) -> DbResult<Option<RefreshTokenRow>> {
+    x.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM refresh_tokens WHERE tenant_id = $1 AND id = $2{}",
+            x.for_update()
+        ),
+        params![tenant, id],
+    )
+    .await?
+    .as_ref()
+    .map(RefreshTokenRow::from_row)
+    .transpose()
+}
+
+/// [`list_for_user`], optionally only the tokens of one client.
+pub async fn list_for_user_client(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: &str,
+    client_id: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> DbResult<Vec<RefreshTokenRow>> {
+    let Some(client_id) = client_id else {
+        return list_for_user(x, tenant, user_id, after, limit).await;
+    };
+    let (c, i) = after.unwrap_or(("", ""));
+    x.query(
+        &format!(
+            "SELECT {COLUMNS} FROM refresh_tokens WHERE tenant_id = $1 AND user_id = $2 \
+             AND client_id = $3 AND rotated_at IS NULL \
+             AND (created_at > $4 OR (created_at = $4 AND id > $5)) \
+             ORDER BY created_at, id LIMIT $6"
+        ),
+        params![tenant, user_id, client_id, c, i, limit],
+    )
+    .await?
+    .iter()
+    .map(RefreshTokenRow::from_row)
+    .collect()
+}
+
+/// Deletes every token of a client (`POST /refresh-tokens/revoke` by `client_id`).
+pub async fn delete_for_client(x: &impl Exec, tenant: &str, client_id: &str) -> DbResult<u64> {
+    x.execute(
+        "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND client_id = $2",
+        params![tenant, client_id],
+    )
+    .await
+}
+
+/// Deletes the tokens issued in any session of a user (before the sessions themselves go).
+pub async fn delete_for_sessions_of_user(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: &str,
+) -> DbResult<u64> {
+    x.execute(
+        "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND session_id IN \
+         (SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2)",
+        params![tenant, user_id],
+    )
+    .await
+}
+
+/// Tokens still in use (not replaced by rotation), optionally of one user, one client, and
+/// rotating or not, oldest first, offset-paged (`GET /device-credentials?type=…refresh_token`),
+/// with their total.
+pub async fn list_filtered(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+    rotating: Option<bool>,
+    page: crate::Page,
+) -> DbResult<(Vec<RefreshTokenRow>, i64)> {
+    let mut w = crate::sql::Filter::tenant(tenant);
+    if let Some(u) = user_id {
+        w.eq("user_id", u);
+    }
+    if let Some(c) = client_id {
+        w.eq("client_id", c);
+    }
+    if let Some(r) = rotating {
+        w.eq("rotating", r);
+    }
+    w.clause("rotated_at IS NULL".into());
+    let wh = w.where_sql();
+    let total = x
+        .query_opt(
+            &format!("SELECT COUNT(*) AS n FROM refresh_tokens {wh}"),
+            w.params.clone(),
+        )
+        .await?
+        .map_or(Ok(0), |r| r.i64("n"))?;
+    let mut ps = w.params;
+    let n = ps.len();
+    ps.push(crate::P::I64(page.limit));
+    ps.push(crate::P::I64(page.offset));
+    let rows = x
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM refresh_tokens {wh} ORDER BY created_at, id \
+                 LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            ps,
+        )
+        .await?
+        .iter()
+        .map(RefreshTokenRow::from_row)
+        .collect::<DbResult<Vec<_>>>()?;
+    Ok((rows, total))
+}

@@ -40,6 +40,84 @@ pub fn order_keys(obj: Map<String, Value>, order: &[&str]) -> Map<String, Value>
     out
 }
 
+/// Checkpoint pagination over rows ordered by `(created_at, id)`: the opaque cursor `from` names
+/// the last row seen; `take` (1–100, default 50) rows follow it.
+pub struct Keyset {
+    pub after: Option<(String, String)>,
+    pub take: i64,
+}
+
+impl Keyset {
+    pub fn from_query(q: &crate::spine::Query) -> Result<Self, gatehouse_core::Error> {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let bad = || gatehouse_core::Error::InvalidQueryString("Invalid value for from".into());
+        let after = match q.get("from").filter(|f| !f.is_empty()) {
+            None => None,
+            Some(f) => {
+                let raw = URL_SAFE_NO_PAD.decode(f).map_err(|_| bad())?;
+                let s = String::from_utf8(raw).map_err(|_| bad())?;
+                let (c, i) = s.split_once('\n').ok_or_else(bad)?;
+                Some((c.to_owned(), i.to_owned()))
+            }
+        };
+        Ok(Self {
+            after,
+            take: q.i64("take").unwrap_or(50).clamp(1, 100),
+        })
+    }
+
+    pub fn after(&self) -> Option<(&str, &str)> {
+        self.after.as_ref().map(|(c, i)| (c.as_str(), i.as_str()))
+    }
+
+    /// How many rows to read: one more than `take`, to know whether more follow.
+    pub fn limit(&self) -> i64 {
+        self.take + 1
+    }
+
+    /// `{<key>: [...], next?}` from the rows read (up to `take + 1`): `next` names the last row
+    /// shown when more follow.
+    pub fn reply<T>(
+        &self,
+        key: &str,
+        mut rows: Vec<T>,
+        cursor: impl Fn(&T) -> (String, String),
+        render: impl Fn(&T) -> Value,
+    ) -> Value {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let more = rows.len() as i64 > self.take;
+        rows.truncate(usize::try_from(self.take).unwrap_or(0));
+        let mut env = Map::new();
+        env.insert(key.into(), Value::Array(rows.iter().map(render).collect()));
+        if more && let Some(last) = rows.last() {
+            let (c, i) = cursor(last);
+            env.insert(
+                "next".into(),
+                Value::String(URL_SAFE_NO_PAD.encode(format!("{c}\n{i}"))),
+            );
+        }
+        Value::Object(env)
+    }
+}
+
+/// Unix seconds as Auth0 prints a time.
+pub fn unix_time(secs: i64) -> Value {
+    time::OffsetDateTime::from_unix_timestamp(secs).map_or(Value::Null, |t| {
+        Value::String(gatehouse_core::time::format(t))
+    })
+}
+
+/// 404 unless the user exists.
+pub async fn user_must_exist(
+    ctx: &crate::spine::Ctx,
+    user_id: &str,
+) -> Result<(), gatehouse_core::Error> {
+    gatehouse_store::users::find(ctx.db(), ctx.tenant_id(), user_id)
+        .await?
+        .map(|_| ())
+        .ok_or_else(super::users::user_not_found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,17 @@ pub mod client_grants;
 pub mod clients;
 pub mod common;
 pub mod connections;
+pub mod device_credentials;
+pub mod grants;
 pub mod groups;
 pub mod jobs;
 pub mod keys;
 pub mod organizations;
 pub mod pem;
+pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod roles;
+pub mod sessions;
 pub mod tickets;
 pub mod users;
 
@@ -29,6 +33,10 @@ pub fn register(reg: &mut Registry) {
     roles::register(reg);
     keys::register(reg);
     organizations::register(reg);
+    sessions::register(reg);
+    refresh_tokens::register(reg);
+    grants::register(reg);
+    device_credentials::register(reg);
     crate::config::register(reg);
     crate::actions::register(reg);
     crate::logs::register(reg);

@@ -1,12 +1,17 @@
 //! Tag `users` (create, read, list, update, delete, link and unlink identities),
-//! `users-by-email`, `user-blocks` and `DELETE /connections/{id}/users`.
+//! `users-by-email` and `DELETE /connections/{id}/users`; `user-blocks` (blocks.rs), a user's
+//! sessions, refresh tokens and revoke-access (sessions.rs), connected accounts and federated
+//! token sets (federated.rs).
 //!
 //! A user is stored as typed columns + `body` + identities (see `gatehouse_store::users`); the
 //! API object is rebuilt from them in Auth0's key order: a new user's keys alphabetically with
 //! `app_metadata` last, keys added later after the existing ones (as Auth0's store appends them).
 //! No e-mail is sent (`verify_email` is accepted and has no effect yet).
 
+pub mod blocks;
+pub mod federated;
 pub mod password;
+pub mod sessions;
 
 use std::collections::HashMap;
 
@@ -24,7 +29,7 @@ use gatehouse_store::{
     users::{self, IdentityRow, UserKey, UserRow},
 };
 
-use crate::spine::{Ctx, Input, Query, Registry, Reply, page::project};
+use crate::spine::{Ctx, Input, Registry, Reply, page::project};
 use password::Policy;
 
 pub fn register(reg: &mut Registry) {
@@ -37,10 +42,9 @@ pub fn register(reg: &mut Registry) {
     reg.add(Op::PostIdentities, post_identities);
     reg.add(Op::DeleteUserIdentityByUserId, delete_user_identity);
     reg.add(Op::GetUsersByEmail, get_users_by_email);
-    reg.add(Op::GetUserBlocks, get_user_blocks);
-    reg.add(Op::DeleteUserBlocks, delete_user_blocks);
-    reg.add(Op::GetUserBlocksById, get_user_blocks_by_id);
-    reg.add(Op::DeleteUserBlocksById, delete_user_blocks_by_id);
+    blocks::register(reg);
+    sessions::register(reg);
+    federated::register(reg);
     reg.add(Op::DeleteUsersByEmail, delete_connection_user_by_email);
 }
 
@@ -1333,48 +1337,6 @@ async fn get_users_by_email(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .map(|u| project(u, q))
         .collect();
     Ok(Reply::json(Value::Array(items)))
-}
-
-// ---- user-blocks --------------------------------------------------------------------------
-
-/// Login throttling does not exist on this server yet, so nobody is blocked by it: the lists
-/// are truthfully empty.
-fn no_blocks() -> Reply {
-    Reply::json(json!({ "blocked_for": [] }))
-}
-
-fn identifier(q: &Query) -> Result<&str, Error> {
-    q.get("identifier")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Error::InvalidQueryString(
-                "Query validation error: 'Missing required property: identifier'.".into(),
-            )
-        })
-}
-
-async fn get_user_blocks(_ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    identifier(&input.query)?;
-    Ok(no_blocks())
-}
-
-async fn delete_user_blocks(_ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    identifier(&input.query)?;
-    Ok(Reply::empty())
-}
-
-async fn get_user_blocks_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    users::find(ctx.db(), ctx.tenant_id(), input.path("id"))
-        .await?
-        .ok_or_else(user_not_found)?;
-    Ok(no_blocks())
-}
-
-async fn delete_user_blocks_by_id(ctx: Ctx, input: Input) -> Result<Reply, Error> {
-    users::find(ctx.db(), ctx.tenant_id(), input.path("id"))
-        .await?
-        .ok_or_else(user_not_found)?;
-    Ok(Reply::empty())
 }
 
 // ---- DELETE /connections/{id}/users?email= ------------------------------------------------
