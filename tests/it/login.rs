@@ -323,6 +323,28 @@ async fn brute_force_blocks_a_user_for_an_ip_after_max_attempts() {
         assert_eq!(v["error"], "too_many_attempts");
         let types = log_types(&s, &t).await;
         assert!(types.iter().any(|x| x == "limit_wc"), "{types:?}");
+        // The Management API shows the block, and lifting it lets the user in again.
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::GET,
+            &format!("/user-blocks/{}", x.user_id),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["blocked_for"][0]["ip"], "127.0.0.1", "{v}");
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::DELETE,
+            &format!("/user-blocks/{}", x.user_id),
+            None,
+        )
+        .await;
+        assert!(st == 204 || st == 200, "{st}");
+        let (st, v) = realm_login(&s, &x, "bf-db", "bob@example.com", PASSWORD, "openid").await;
+        assert_eq!(st, 200, "{v}");
 
         // An allow-listed IP is never blocked; a success clears the count.
         ok(
