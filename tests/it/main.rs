@@ -20,6 +20,7 @@ mod groups;
 mod hostile;
 mod jobs;
 mod keys;
+mod login_pages;
 mod logs;
 mod network_acls;
 mod organizations;

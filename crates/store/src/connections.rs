@@ -491,3 +491,23 @@ pub async fn find_scim_token(
     .map(|r| Ok((r.text("connection_id")?, r.json("body")?)))
     .transpose()
 }
+
+/// The names of the database connections (strategy `auth0`) enabled for a client, in the order
+/// they were enabled (the hosted sign-up page's default when the client has exactly one).
+pub async fn database_names_for_client(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+) -> DbResult<Vec<String>> {
+    x.query(
+        "SELECT c.name AS name FROM connection_clients cc JOIN connections c \
+         ON c.tenant_id = cc.tenant_id AND c.id = cc.connection_id \
+         WHERE cc.tenant_id = $1 AND cc.client_id = $2 AND c.strategy = 'auth0' \
+         ORDER BY cc.seq, c.name",
+        params![tenant, client_id],
+    )
+    .await?
+    .iter()
+    .map(|r| r.text("name"))
+    .collect()
+}
