@@ -492,22 +492,35 @@ pub async fn find_scim_token(
     .transpose()
 }
 
-/// The names of the database connections (strategy `auth0`) enabled for a client, in the order
-/// they were enabled (the hosted sign-up page's default when the client has exactly one).
-pub async fn database_names_for_client(
+/// The ids of the connections enabled for a client, in the order they were enabled.
+pub async fn enabled_for_client(
     x: &impl Exec,
     tenant: &str,
     client_id: &str,
 ) -> DbResult<Vec<String>> {
     x.query(
-        "SELECT c.name AS name FROM connection_clients cc JOIN connections c \
-         ON c.tenant_id = cc.tenant_id AND c.id = cc.connection_id \
-         WHERE cc.tenant_id = $1 AND cc.client_id = $2 AND c.strategy = 'auth0' \
-         ORDER BY cc.seq, c.name",
+        "SELECT connection_id FROM connection_clients WHERE tenant_id = $1 AND client_id = $2 \
+         ORDER BY seq, connection_id",
         params![tenant, client_id],
     )
     .await?
     .iter()
-    .map(|r| r.text("name"))
+    .map(|r| r.text("connection_id"))
     .collect()
+}
+
+/// Whether a connection is enabled for a client.
+pub async fn is_enabled_for(
+    x: &impl Exec,
+    tenant: &str,
+    connection_id: &str,
+    client_id: &str,
+) -> DbResult<bool> {
+    Ok(x.query_opt(
+        "SELECT 1 AS e FROM connection_clients WHERE tenant_id = $1 AND connection_id = $2 \
+             AND client_id = $3",
+        params![tenant, connection_id, client_id],
+    )
+    .await?
+    .is_some())
 }

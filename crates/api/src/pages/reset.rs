@@ -132,11 +132,21 @@ pub async fn submit(
             )
             .await;
         }
+        let conn = crate::authn::login::database_connection(
+            &state,
+            &tenant.id,
+            &tx.params.client_id,
+            tx.params.connection.as_deref(),
+        )
+        .await?;
+        let Ok(conn) = conn else {
+            return render(&state, &tenant, &tx, StatusCode::BAD_REQUEST, email, false, Some(super::login::SOMETHING)).await;
+        };
         crate::authn::signup::request_password_reset(
             &state,
             &tenant,
             &tx.params.client_id,
-            tx.params.connection.as_deref(),
+            &conn.name,
             email,
             device.ip,
         )

@@ -16,7 +16,6 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use gatehouse_core::Error;
-use gatehouse_store::connections;
 
 use super::{Brand, Tx, login::StateQuery};
 use crate::{
@@ -118,36 +117,18 @@ pub async fn submit(
 }
 
 /// The database connection users sign up to: the transaction's `connection`, else the
-/// tenant's `default_directory`, else the client's single enabled database connection.
-async fn connection_for(
-    state: &AppState,
-    tenant: &Tenant,
-    tx: &Tx,
-) -> Result<Option<String>, Error> {
-    if let Some(c) = &tx.params.connection {
-        return Ok(Some(c.clone()));
-    }
-    let settings = gatehouse_store::docs::get(
-        &state.db,
+/// tenant's `default_directory`, else the client's single enabled database connection (the
+/// login core's rule).
+async fn connection_for(state: &AppState, tenant: &Tenant, tx: &Tx) -> Result<Option<String>, Error> {
+    Ok(crate::authn::login::database_connection(
+        state,
         &tenant.id,
-        gatehouse_store::tenants::SETTINGS_KIND,
-        gatehouse_store::tenants::SETTINGS_ID,
+        &tx.params.client_id,
+        tx.params.connection.as_deref(),
     )
-    .await?;
-    if let Some(d) = settings
-        .as_ref()
-        .and_then(|s| s.get("default_directory"))
-        .and_then(serde_json::Value::as_str)
-        .filter(|d| !d.is_empty())
-    {
-        return Ok(Some(d.to_owned()));
-    }
-    let dbs =
-        connections::database_names_for_client(&state.db, &tenant.id, &tx.params.client_id).await?;
-    Ok(match dbs.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    })
+    .await?
+    .ok()
+    .map(|c| c.name))
 }
 
 async fn submit_inner(
