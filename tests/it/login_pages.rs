@@ -51,10 +51,6 @@ impl Browser {
         self.jar.lock().unwrap().get(name).cloned()
     }
 
-    pub fn set_cookie(&self, name: &str, value: &str) {
-        self.jar.lock().unwrap().insert(name.into(), value.into());
-    }
-
     async fn finish(&self, r: reqwest::Response) -> Page {
         for v in r.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
@@ -177,6 +173,17 @@ pub async fn app(s: &TestServer, t: &str, first_party: bool) -> App {
     )
     .await;
     assert_eq!(st, 201, "{u}");
+    // The login and sign-up pages use the tenant's default directory (the client may have more
+    // than one database connection).
+    let (st, v) = call(
+        s,
+        t,
+        Method::PATCH,
+        "/tenants/settings",
+        Some(json!({"default_directory": connection})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
     App {
         client_id,
         client_secret: c["client_secret"].as_str().unwrap_or_default().to_owned(),
@@ -188,11 +195,18 @@ pub fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) ->
     let mut u = reqwest::Url::parse(&format!("{}/authorize", s.url)).unwrap();
     {
         let mut q = u.query_pairs_mut();
-        q.append_pair("client_id", client_id)
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", CALLBACK)
-            .append_pair("scope", "openid profile email")
-            .append_pair("state", "st-123");
+        let defaults = [
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid profile email"),
+            ("state", "st-123"),
+        ];
+        for (k, v) in defaults {
+            if !extra.iter().any(|(e, _)| *e == k) {
+                q.append_pair(k, v);
+            }
+        }
         for (k, v) in extra {
             q.append_pair(k, v);
         }
@@ -285,17 +299,8 @@ async fn authorize_validates_client_and_callback_without_redirecting() {
             (vec![("prompt", "none")], "login_required"),
         ];
         for (extra, error) in cases {
-            let mut u = reqwest::Url::parse(&authorize_url(&s, &a.client_id, &[])).unwrap();
-            let kept: Vec<(String, String)> = u
-                .query_pairs()
-                .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            u.query_pairs_mut()
-                .clear()
-                .extend_pairs(kept)
-                .extend_pairs(extra.iter());
-            let p = br.get(u.as_str()).await;
+            let u = authorize_url(&s, &a.client_id, &extra);
+            let p = br.get(&u).await;
             assert_eq!(p.status, 302, "{extra:?}: {}", p.body);
             let loc = p.location.unwrap();
             assert!(loc.starts_with(CALLBACK), "{loc}");
@@ -334,6 +339,527 @@ async fn authorize_validates_client_and_callback_without_redirecting() {
             ))
             .await;
         assert!(p.location.unwrap().starts_with("/u/signup?state="));
-        let _ = json!(null) == Value::Null;
+    }
+}
+
+/// Logs in through the hosted form: returns the callback URL the browser was sent to.
+pub async fn login(s: &TestServer, br: &Browser, url: &str, user: &str, password: &str) -> Page {
+    let p = br.get(url).await;
+    assert_eq!(p.status, 302, "{}", p.body);
+    let loc = p.location.unwrap();
+    assert!(loc.starts_with("/u/login?state="), "{loc}");
+    let page = br.get(&format!("{}{loc}", s.url)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let state = hidden(&page.body, "state");
+    let csrf = hidden(&page.body, "csrf");
+    br.post(
+        &format!("{}/u/login?state={state}", s.url),
+        &[
+            ("state", &state),
+            ("csrf", &csrf),
+            ("username", user),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+async fn exchange(s: &TestServer, a: &App, code: &str, verifier: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/oauth/token", s.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &a.client_id),
+            ("client_secret", &a.client_secret),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn login_form_session_sso_and_code() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let br = Browser::new();
+        let (verifier, challenge) = pkce();
+        let pk = [
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("nonce", "n-1"),
+        ];
+
+        // A wrong password: Auth0's message, no session.
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &pk),
+            "alice@example.com",
+            "wrong",
+        )
+        .await;
+        assert_eq!(p.status, 400);
+        assert!(p.body.contains("Wrong email or password."), "{}", p.body);
+        assert!(br.cookie("gh_session").is_none());
+        // An unknown user: the same message.
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &pk),
+            "nobody@example.com",
+            "wrong",
+        )
+        .await;
+        assert!(p.body.contains("Wrong email or password."));
+
+        // CSRF: a POST without the page's token is refused, even with the right password.
+        let first = br.get(&authorize_url(&s, &a.client_id, &pk)).await;
+        let loc = first.location.unwrap();
+        let page = br.get(&format!("{}{loc}", s.url)).await;
+        let st = hidden(&page.body, "state");
+        let forged = br
+            .post(
+                &format!("{}/u/login", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", "forged"),
+                    ("username", "alice@example.com"),
+                    ("password", "Passw0rd!-alice"),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        // Another browser with the right token but not the transaction's cookie: refused.
+        let csrf = hidden(&page.body, "csrf");
+        let other = Browser::new()
+            .post(
+                &format!("{}/u/login", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("username", "alice@example.com"),
+                    ("password", "Passw0rd!-alice"),
+                ],
+            )
+            .await;
+        assert_eq!(other.status, 400, "{}", other.body);
+
+        // The right password: a session cookie and a code for the callback.
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &pk),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        let set = p
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        let sc = set
+            .iter()
+            .find(|c| c.starts_with("gh_session="))
+            .expect("session cookie");
+        assert!(
+            sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && !sc.contains("Secure"),
+            "{sc}"
+        );
+        let cb = p.location.unwrap();
+        assert!(cb.starts_with(CALLBACK), "{cb}");
+        assert_eq!(param(&cb, "state").as_deref(), Some("st-123"));
+        let code = param(&cb, "code").unwrap();
+        assert!(code.len() >= 43);
+        let (st, tok) = exchange(&s, &a, &code, &verifier).await;
+        assert_eq!(st, 200, "{tok}");
+        assert!(tok["id_token"].is_string(), "{tok}");
+        // Single use.
+        let (st, again) = exchange(&s, &a, &code, &verifier).await;
+        assert_eq!(st, 403, "{again}");
+        assert_eq!(again["error"], "invalid_grant");
+
+        // SSO: the next /authorize skips the page; prompt=none works too.
+        for extra in [vec![], vec![("prompt", "none")]] {
+            let mut q = pk.to_vec();
+            q.extend(extra);
+            let p = br.get(&authorize_url(&s, &a.client_id, &q)).await;
+            assert_eq!(p.status, 302);
+            let cb = p.location.unwrap();
+            assert!(param(&cb, "code").is_some(), "{cb}");
+        }
+        // prompt=login asks again; so does a max_age the login is older than.
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "login")]))
+            .await;
+        assert!(p.location.unwrap().starts_with("/u/login"));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("max_age", "0")]))
+            .await;
+        assert!(p.location.unwrap().starts_with("/u/login"));
+        let p = br
+            .get(&authorize_url(
+                &s,
+                &a.client_id,
+                &[("max_age", "0"), ("prompt", "none")],
+            ))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("max_age", "3600")]))
+            .await;
+        assert!(param(&p.location.unwrap(), "code").is_some());
+
+        // form_post: a page posting the code to the callback (CSP allows only that script).
+        let p = br
+            .get(&authorize_url(
+                &s,
+                &a.client_id,
+                &[("response_mode", "form_post")],
+            ))
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            p.body.contains(&format!("action=\"{CALLBACK}\"")),
+            "{}",
+            p.body
+        );
+        assert!(!hidden(&p.body, "code").is_empty());
+        assert_eq!(hidden(&p.body, "state"), "st-123");
+        let csp = p.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'sha256-") && csp.contains("https://app.example.com"),
+            "{csp}"
+        );
+
+        // A revoked (deleted) session stops working at once.
+        let db = gatehouse_store::Db::connect(&s.db.url).await.unwrap();
+        let secret = br.cookie("gh_session").unwrap();
+        let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+        let row = gatehouse_store::sessions::find_by_cookie(
+            &db,
+            gatehouse_store::tenants::DEFAULT_TENANT,
+            &hash,
+        )
+        .await
+        .unwrap()
+        .expect("the session row");
+        assert_eq!(row.body["clients"][0]["client_id"], a.client_id.as_str());
+        assert_eq!(
+            row.body["device"]["last_user_agent"],
+            "gatehouse-test-browser"
+        );
+        assert_eq!(row.body["authentication"]["methods"][0]["name"], "pwd");
+        assert_ne!(row.cookie_hash, secret, "only the hash is stored");
+        gatehouse_store::sessions::delete(&db, gatehouse_store::tenants::DEFAULT_TENANT, &row.id)
+            .await
+            .unwrap();
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
+
+        // The tenant log has the successful login.
+        let (_, logs) = call(&s, &t, Method::GET, "/logs?q=type:s", None).await;
+        assert!(
+            logs.as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["type"] == "s" && l["client_id"] == a.client_id.as_str()),
+            "{logs}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logout_and_open_redirects() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let br = Browser::new();
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[("nonce", "n")]),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        let code = param(&p.location.unwrap(), "code").unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth/token", s.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &a.client_id),
+                ("client_secret", &a.client_secret),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let tok: Value = r.json().await.unwrap();
+        let id_token = tok["id_token"].as_str().unwrap().to_owned();
+
+        // Open redirects are refused: not in the allowed logout URLs.
+        for bad in [
+            format!(
+                "{}/v2/logout?client_id={}&returnTo=https%3A%2F%2Fevil.example.net%2F",
+                s.url, a.client_id
+            ),
+            format!(
+                "{}/v2/logout?returnTo=https%3A%2F%2Fapp.example.com%2Fbye",
+                s.url
+            ),
+            format!(
+                "{}/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example.net%2F",
+                s.url
+            ),
+            format!(
+                "{}/oidc/logout?id_token_hint=not.a.token&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye",
+                s.url
+            ),
+        ] {
+            let p = br.get(&bad).await;
+            assert_eq!(p.status, 400, "{bad}: {}", p.body);
+            assert!(p.location.is_none());
+        }
+        // Refused logouts did not end the session.
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert!(param(&p.location.unwrap(), "code").is_some());
+
+        // RP-initiated logout with the ID token: back to the allowed URL with the state.
+        let p = br
+            .get(&format!(
+                "{}/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye&state=xyz",
+                s.url
+            ))
+            .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        assert_eq!(
+            p.location.as_deref(),
+            Some("https://app.example.com/bye?state=xyz")
+        );
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
+
+        // /v2/logout with the client's allowed URL.
+        login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[]),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        let p = br
+            .get(&format!(
+                "{}/v2/logout?client_id={}&returnTo=https%3A%2F%2Fapp.example.com%2Fbye",
+                s.url, a.client_id
+            ))
+            .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        assert_eq!(p.location.as_deref(), Some("https://app.example.com/bye"));
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
+        let (_, logs) = call(&s, &t, Method::GET, "/logs?q=type:slo", None).await;
+        assert!(
+            logs.as_array().unwrap().iter().any(|l| l["type"] == "slo"),
+            "{logs}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn consent_for_third_party_clients() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, false).await;
+        let br = Browser::new();
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[]),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        let loc = p.location.unwrap();
+        assert!(loc.starts_with("/u/consent?state="), "{loc}");
+        let page = br.get(&format!("{}{loc}", s.url)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("openid") && page.body.contains("Sample App"));
+        let (st, csrf) = (hidden(&page.body, "state"), hidden(&page.body, "csrf"));
+        // Declined: access_denied to the callback.
+        let p = br
+            .post(
+                &format!("{}/u/consent", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("action", "deny"),
+                ],
+            )
+            .await;
+        let cb = p.location.unwrap();
+        assert_eq!(
+            param(&cb, "error").as_deref(),
+            Some("access_denied"),
+            "{cb}"
+        );
+        // Without consent, prompt=none answers consent_required.
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("consent_required")
+        );
+        // Accepted: a grant, then the code; the next time no consent page.
+        let p = br.get(&authorize_url(&s, &a.client_id, &[])).await;
+        let loc = p.location.unwrap();
+        assert!(loc.starts_with("/u/consent"), "{loc}");
+        let page = br.get(&format!("{}{loc}", s.url)).await;
+        let (st, csrf) = (hidden(&page.body, "state"), hidden(&page.body, "csrf"));
+        let bad = br
+            .post(
+                &format!("{}/u/consent", s.url),
+                &[("state", st.as_str()), ("csrf", "x"), ("action", "accept")],
+            )
+            .await;
+        assert_eq!(bad.status, 403);
+        let p = br
+            .post(
+                &format!("{}/u/consent", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("action", "accept"),
+                ],
+            )
+            .await;
+        assert!(param(&p.location.unwrap(), "code").is_some());
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert!(param(&p.location.unwrap(), "code").is_some());
+        let db = gatehouse_store::Db::connect(&s.db.url).await.unwrap();
+        let (grants, n) = gatehouse_store::grants::list(
+            &db,
+            gatehouse_store::tenants::DEFAULT_TENANT,
+            gatehouse_store::grants::GrantFilter {
+                client_id: Some(&a.client_id),
+                ..Default::default()
+            },
+            gatehouse_store::Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(grants[0].scope, vec!["openid", "profile", "email"]);
+    }
+}
+
+#[tokio::test]
+async fn sign_up_page_creates_the_user_and_logs_in() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let br = Browser::new();
+        let p = br
+            .get(&authorize_url(
+                &s,
+                &a.client_id,
+                &[("screen_hint", "signup")],
+            ))
+            .await;
+        let loc = p.location.unwrap();
+        let page = br.get(&format!("{}{loc}", s.url)).await;
+        assert_eq!(page.status, 200);
+        let (st, csrf) = (hidden(&page.body, "state"), hidden(&page.body, "csrf"));
+        let p = br
+            .post(
+                &format!("{}/u/signup", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("email", "bob@example.com"),
+                    ("password", "Bob-Passw0rd!"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        assert!(param(&p.location.unwrap(), "code").is_some());
+        let (_, users) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/users-by-email?email=bob@example.com",
+            None,
+        )
+        .await;
+        assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+        assert_eq!(
+            users[0]["identities"][0]["connection"],
+            a.connection.as_str()
+        );
+        // The same address again: the page shows the error.
+        let br2 = Browser::new();
+        let p = br2
+            .get(&authorize_url(
+                &s,
+                &a.client_id,
+                &[("screen_hint", "signup")],
+            ))
+            .await;
+        let page = br2.get(&format!("{}{}", s.url, p.location.unwrap())).await;
+        let (st, csrf) = (hidden(&page.body, "state"), hidden(&page.body, "csrf"));
+        let p = br2
+            .post(
+                &format!("{}/u/signup", s.url),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("email", "bob@example.com"),
+                    ("password", "Bob-Passw0rd!"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 400, "{}", p.body);
+        assert!(br2.cookie("gh_session").is_none());
     }
 }

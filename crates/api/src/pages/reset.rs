@@ -140,7 +140,16 @@ pub async fn submit(
         )
         .await?;
         let Ok(conn) = conn else {
-            return render(&state, &tenant, &tx, StatusCode::BAD_REQUEST, email, false, Some(super::login::SOMETHING)).await;
+            return render(
+                &state,
+                &tenant,
+                &tx,
+                StatusCode::BAD_REQUEST,
+                email,
+                false,
+                Some(super::login::SOMETHING),
+            )
+            .await;
         };
         crate::authn::signup::request_password_reset(
             &state,
@@ -151,6 +160,7 @@ pub async fn submit(
             device.ip,
         )
         .await?;
+        state.worker.wake(crate::email::KIND);
         render(&state, &tenant, &tx, StatusCode::OK, email, true, None).await
     }
     .await;

@@ -119,7 +119,11 @@ pub async fn submit(
 /// The database connection users sign up to: the transaction's `connection`, else the
 /// tenant's `default_directory`, else the client's single enabled database connection (the
 /// login core's rule).
-async fn connection_for(state: &AppState, tenant: &Tenant, tx: &Tx) -> Result<Option<String>, Error> {
+async fn connection_for(
+    state: &AppState,
+    tenant: &Tenant,
+    tx: &Tx,
+) -> Result<Option<String>, Error> {
     Ok(crate::authn::login::database_connection(
         state,
         &tenant.id,
