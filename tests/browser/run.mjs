@@ -75,7 +75,7 @@ const server = spawn(bin, ['serve'], {
     GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     GATEHOUSE_SMTP_FROM: 'login@gatehouse.test',
   },
-  stdio: ['ignore', 'inherit', 'inherit'],
+  stdio: ['ignore', 'ignore', process.env.E2E_SERVER_LOG ? 'inherit' : 'ignore'],
 });
 let failed = false;
 const cleanup = () => { server.kill('SIGTERM'); smtp.close(); };
@@ -136,10 +136,10 @@ const client = await mgmt('POST', '/clients', { name: 'Sample Web App', app_type
   callbacks: [`${appOrigin}/callback`], allowed_logout_urls: [`${appOrigin}/bye`],
   grant_types: ['authorization_code', 'refresh_token'] });
 clientId = client.client_id; clientSecret = client.client_secret;
-await mgmt('POST', '/connections', { name: 'Username-Password-Authentication', strategy: 'auth0',
+await mgmt('POST', '/connections', { name: 'e2e-users', strategy: 'auth0',
   enabled_clients: [clientId], options: { passwordPolicy: 'fair' } });
 await mgmt('PATCH', '/branding', { colors: { primary: '#0b7a4b' } });
-await mgmt('PATCH', '/tenants/settings', { friendly_name: 'Gatehouse Demo' });
+await mgmt('PATCH', '/tenants/settings', { friendly_name: 'Gatehouse Demo', default_directory: 'e2e-users' });
 
 // ---- the browser ------------------------------------------------------------------------
 const browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ['--no-sandbox'] });
