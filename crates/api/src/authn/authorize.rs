@@ -6,7 +6,7 @@
 //! callback as an OAuth error (`error`, `error_description`, `state`). With a live login session
 //! (and no `prompt=login`, and `max_age` satisfied) the code is issued at once (SSO); otherwise
 //! the browser goes to the hosted login page with a login transaction (see `crate::pages`).
-//! Auth0 answers `POST /authorize` with 404 too, so only `GET` is routed.
+//! Auth0 documents only `GET /authorize`, so only `GET` is routed (a `POST` answers 405).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,10 +16,8 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time};
 use gatehouse_store::{
@@ -598,11 +596,6 @@ pub fn respond(
     let mut r = Redirect::to(u.as_str()).into_response();
     *r.status_mut() = StatusCode::FOUND;
     r
-}
-
-/// `S256`: base64url(SHA-256(verifier)).
-pub fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 #[cfg(test)]

@@ -174,28 +174,36 @@ async fn submit_inner(
         return Ok(super::expired(state, tenant).await);
     };
     let audience = grant_audience(tenant, p);
-    let mut scope: Vec<String> =
-        grants::find_for(&state.db, &tenant.id, &s.user_id, &p.client_id, &audience)
-            .await?
-            .map(|g| g.scope)
-            .unwrap_or_default();
-    for w in p.scope.split(' ').filter(|x| !x.is_empty()) {
-        if !scope.iter().any(|x| x == w) {
-            scope.push(w.to_owned());
+    // The grant is created or widened in one transaction, the row locked.
+    let (db, t) = (&state.db, tenant.id.as_str());
+    let (user_id, client_id, wanted) = (s.user_id.as_str(), p.client_id.as_str(), p.scope.as_str());
+    gatehouse_store::atomically(|| {
+        let audience = audience.clone();
+        async move {
+            let x = db.begin().await?;
+            let existing = grants::find_for_update(&x, t, user_id, client_id, &audience).await?;
+            let (id, created_at, mut scope) = match existing {
+                Some(g) => (g.id, g.created_at, g.scope),
+                None => (ids::prefixed("cgr", 16), time::now(), Vec::new()),
+            };
+            for w in wanted.split(' ').filter(|x| !x.is_empty()) {
+                if !scope.iter().any(|x| x == w) {
+                    scope.push(w.to_owned());
+                }
+            }
+            let row = GrantRow {
+                id,
+                user_id: user_id.to_owned(),
+                client_id: client_id.to_owned(),
+                audience,
+                scope,
+                created_at,
+            };
+            grants::upsert(&x, t, &row).await?;
+            x.commit().await?;
+            Ok::<_, Error>(())
         }
-    }
-    grants::upsert(
-        &state.db,
-        &tenant.id,
-        &GrantRow {
-            id: ids::prefixed("cgr", 16),
-            user_id: s.user_id.clone(),
-            client_id: p.client_id.clone(),
-            audience,
-            scope,
-            created_at: time::now(),
-        },
-    )
+    })
     .await?;
     // The consent is recorded: `prompt=consent` asked once is satisfied.
     let mut params = p.clone();
