@@ -208,7 +208,9 @@ pub async fn post_signup(
             if let Some(n) = &u.username {
                 m.insert("username".into(), json!(n));
             }
-            m.insert("email_verified".into(), json!(u.email_verified));
+            if u.email.is_some() {
+                m.insert("email_verified".into(), json!(u.email_verified));
+            }
             if let Some(p) = &u.phone_number {
                 m.insert("phone_number".into(), json!(p));
                 m.insert("phone_verified".into(), json!(u.phone_verified));

@@ -15,6 +15,19 @@ use crate::authn::mint::{self, Family, NewRefresh, RefreshPolicy, Subject};
 
 const GRANT: &str = "refresh_token";
 
+/// Whether a token may be exchanged at `now`: live, and not replaced by rotation longer ago
+/// than the leeway.
+fn usable(
+    row: &gatehouse_store::refresh_tokens::RefreshTokenRow,
+    now: i64,
+    policy: &RefreshPolicy,
+) -> bool {
+    row.is_live(now)
+        && row
+            .rotated_at
+            .is_none_or(|rotated| now <= rotated + policy.leeway)
+}
+
 fn invalid_token() -> OAuthError {
     OAuthError::invalid_grant("Unknown or invalid refresh token.")
 }
@@ -39,30 +52,30 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
     let policy = RefreshPolicy::of(&client);
     let hash = mint::secret_hash(token);
     let now = time::unix_now();
-    let tx = db.begin().await.map_err(OAuthError::from)?;
-    let Some(mut row) = refresh_tokens::find_by_hash_for_update(&tx, &tenant.id, &hash)
+    // Checked first without a lock (the tokens are minted outside any transaction: an action
+    // may run for seconds), then again on the locked row, which the exchange then writes.
+    let Some(row) = refresh_tokens::find_by_hash(db, &tenant.id, &hash)
         .await
         .map_err(OAuthError::from)?
         .filter(|r| r.client_id == client.client_id)
     else {
         return Err(invalid_token());
     };
-    if !row.is_live(now) {
-        refresh_tokens::delete_family(&tx, &tenant.id, &row.family_id)
+    if !usable(&row, now, &policy) {
+        let tx = db.begin().await.map_err(OAuthError::from)?;
+        let locked = refresh_tokens::find_by_hash_for_update(&tx, &tenant.id, &hash)
             .await
             .map_err(OAuthError::from)?;
+        if let Some(r) = locked
+            && !usable(&r, now, &policy)
+        {
+            // Expired, or a replaced token used again (reuse): the family goes.
+            refresh_tokens::delete_family(&tx, &tenant.id, &r.family_id)
+                .await
+                .map_err(OAuthError::from)?;
+            tracing::info!(family = %r.family_id, "refresh token expired or reused: family revoked");
+        }
         tx.commit().await.map_err(OAuthError::from)?;
-        return Err(invalid_token());
-    }
-    if let Some(rotated) = row.rotated_at
-        && now > rotated + policy.leeway
-    {
-        // Reuse of a replaced token: the family is compromised.
-        refresh_tokens::delete_family(&tx, &tenant.id, &row.family_id)
-            .await
-            .map_err(OAuthError::from)?;
-        tx.commit().await.map_err(OAuthError::from)?;
-        tracing::info!(family = %row.family_id, "refresh token reuse: family revoked");
         return Err(invalid_token());
     }
     let granted: Vec<&str> = row.scope.split_whitespace().collect();
@@ -81,7 +94,7 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
         }
         None => row.scope.clone(),
     };
-    let user = users::find(&tx, &tenant.id, &row.user_id)
+    let user = users::find(db, &tenant.id, &row.user_id)
         .await
         .map_err(OAuthError::from)?
         .filter(|u| !u.blocked)
@@ -109,6 +122,15 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
         },
     )
     .await?;
+    let tx = db.begin().await.map_err(OAuthError::from)?;
+    let Some(mut row) = refresh_tokens::find_by_hash_for_update(&tx, &tenant.id, &hash)
+        .await
+        .map_err(OAuthError::from)?
+        .filter(|r| usable(r, now, &policy))
+    else {
+        // Revoked or rotated meanwhile.
+        return Err(invalid_token());
+    };
     row.last_exchanged_at = Some(time::now());
     row.idle_expires_at = policy.idle_lifetime.map(|l| now + l);
     let new_token = if policy.rotating {
