@@ -863,3 +863,40 @@ async fn sign_up_page_creates_the_user_and_logs_in() {
         assert!(br2.cookie("gh_session").is_none());
     }
 }
+
+/// The login transaction and the session live in the database: a login started on one instance
+/// is finished on another, and the session then works on the first.
+#[tokio::test]
+async fn login_across_stateless_instances() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let twin = s.twin().await;
+        let other = format!("http://{}", twin.addr);
+        let br = Browser::new();
+        let p = br.get(&authorize_url(&s, &a.client_id, &[])).await;
+        let loc = p.location.unwrap();
+        let page = br.get(&format!("{other}{loc}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (st, csrf) = (hidden(&page.body, "state"), hidden(&page.body, "csrf"));
+        let p = br
+            .post(
+                &format!("{other}/u/login"),
+                &[
+                    ("state", st.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("username", "alice@example.com"),
+                    ("password", "Passw0rd!-alice"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        assert!(param(&p.location.unwrap(), "code").is_some());
+        let p = br
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert!(param(&p.location.unwrap(), "code").is_some());
+        twin.stop().await;
+    }
+}
