@@ -900,3 +900,53 @@ async fn login_across_stateless_instances() {
         twin.stop().await;
     }
 }
+
+/// The session's lifetimes come from the tenant's settings (hours).
+#[tokio::test]
+async fn session_lifetimes_from_tenant_settings() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::PATCH,
+            "/tenants/settings",
+            Some(json!({"session_lifetime": 2, "idle_session_lifetime": 1})),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        let br = Browser::new();
+        let before = time::OffsetDateTime::now_utc().unix_timestamp();
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[]),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        let db = gatehouse_store::Db::connect(&s.db.url).await.unwrap();
+        let hash = hex::encode(Sha256::digest(br.cookie("gh_session").unwrap().as_bytes()));
+        let row = gatehouse_store::sessions::find_by_cookie(
+            &db,
+            gatehouse_store::tenants::DEFAULT_TENANT,
+            &hash,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            (row.expires_at - before - 7200).abs() <= 5,
+            "{}",
+            row.expires_at - before
+        );
+        assert!(
+            (row.idle_expires_at - before - 3600).abs() <= 5,
+            "{}",
+            row.idle_expires_at - before
+        );
+    }
+}
