@@ -950,3 +950,97 @@ async fn session_lifetimes_from_tenant_settings() {
         );
     }
 }
+
+/// `organization`: members get a code carrying it (`org_id` in the ID token); others are
+/// refused with `access_denied` at the callback.
+#[tokio::test]
+async fn organization_membership() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let a = app(&s, &t, true).await;
+        let (_, users) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/users-by-email?email=alice@example.com",
+            None,
+        )
+        .await;
+        let alice = users[0]["user_id"].as_str().unwrap().to_owned();
+        let mut orgs = Vec::new();
+        for name in ["acme", "other"] {
+            let (st, o) = call(
+                &s,
+                &t,
+                Method::POST,
+                "/organizations",
+                Some(json!({"name": name})),
+            )
+            .await;
+            assert_eq!(st, 201, "{o}");
+            orgs.push(o["id"].as_str().unwrap().to_owned());
+        }
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::POST,
+            &format!("/organizations/{}/members", orgs[0]),
+            Some(json!({"members": [alice]})),
+        )
+        .await;
+        assert_eq!(st, 204, "{v}");
+        let br = Browser::new();
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[("organization", &orgs[0])]),
+            "alice@example.com",
+            "Passw0rd!-alice",
+        )
+        .await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        let code = param(&p.location.unwrap(), "code").unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth/token", s.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &a.client_id),
+                ("client_secret", &a.client_secret),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let tok: Value = r.json().await.unwrap();
+        let payload = tok["id_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["org_id"], orgs[0].as_str(), "{claims}");
+        // Not a member of the other one: access_denied (SSO session, no page).
+        let p = br
+            .get(&authorize_url(
+                &s,
+                &a.client_id,
+                &[("organization", &orgs[1])],
+            ))
+            .await;
+        let cb = p.location.unwrap();
+        assert_eq!(
+            param(&cb, "error").as_deref(),
+            Some("access_denied"),
+            "{cb}"
+        );
+    }
+}
