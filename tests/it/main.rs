@@ -8,6 +8,7 @@
 
 mod actions;
 mod auth_matrix;
+mod authn_conformance;
 mod cimd;
 mod client_grants;
 mod clients;
@@ -20,7 +21,9 @@ mod groups;
 mod hostile;
 mod jobs;
 mod keys;
+mod login;
 mod login_admin;
+mod login_pages;
 mod logs;
 mod network_acls;
 mod organizations;

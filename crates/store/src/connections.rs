@@ -491,3 +491,36 @@ pub async fn find_scim_token(
     .map(|r| Ok((r.text("connection_id")?, r.json("body")?)))
     .transpose()
 }
+
+/// The ids of the connections enabled for a client, in the order they were enabled.
+pub async fn enabled_for_client(
+    x: &impl Exec,
+    tenant: &str,
+    client_id: &str,
+) -> DbResult<Vec<String>> {
+    x.query(
+        "SELECT connection_id FROM connection_clients WHERE tenant_id = $1 AND client_id = $2 \
+         ORDER BY seq, connection_id",
+        params![tenant, client_id],
+    )
+    .await?
+    .iter()
+    .map(|r| r.text("connection_id"))
+    .collect()
+}
+
+/// Whether a connection is enabled for a client.
+pub async fn is_enabled_for(
+    x: &impl Exec,
+    tenant: &str,
+    connection_id: &str,
+    client_id: &str,
+) -> DbResult<bool> {
+    Ok(x.query_opt(
+        "SELECT 1 AS e FROM connection_clients WHERE tenant_id = $1 AND connection_id = $2 \
+             AND client_id = $3",
+        params![tenant, connection_id, client_id],
+    )
+    .await?
+    .is_some())
+}

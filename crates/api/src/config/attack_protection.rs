@@ -142,3 +142,23 @@ fn suspicious_ip_throttling() -> Value {
         }
     })
 }
+
+/// The tenant's brute-force protection as it applies now (the stored settings over Auth0's
+/// defaults): read by every password login.
+pub async fn brute_force_settings(
+    x: &impl gatehouse_store::Exec,
+    tenant: &str,
+) -> Result<Value, gatehouse_core::Error> {
+    let stored = gatehouse_store::docs::get(
+        x,
+        tenant,
+        "attack_protection_brute_force_protection",
+        gatehouse_store::tenants::SETTINGS_ID,
+    )
+    .await?;
+    let mut v = brute_force_protection();
+    if let Some(s) = stored {
+        super::merge(&mut v, &s, super::Merge::Deep);
+    }
+    Ok(v)
+}

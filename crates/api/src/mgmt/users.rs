@@ -545,6 +545,18 @@ fn check_username(c: &ConnectionRow, username: &str) -> Result<(), Error> {
 
 async fn post_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let req = input.body_object();
+    let (_, shown) = create_user(&ctx, &req).await?;
+    Ok(Reply::json(shown))
+}
+
+/// Creates a user from a `POST /users` body: the one set of rules (connection kind, required
+/// identifiers, password policy, unique keys) and the `user.created` event, shared by
+/// `POST /users` and the Authentication API's sign-up. The user and what the API shows of it.
+pub(crate) async fn create_user(
+    ctx: &Ctx,
+    req: &Map<String, Value>,
+) -> Result<(UserRow, Value), Error> {
+    let req = req.clone();
     let (db, tenant) = (ctx.db(), ctx.tenant_id());
     let conn_name = str_field(&req, "connection").ok_or_else(|| missing("connection"))?;
     let conn = connections::find_by_name(db, tenant, &conn_name)
@@ -681,9 +693,9 @@ async fn post_users(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         .await
         .map_err(conflict_or)?;
     let shown = Value::Object(render(&user, &identities));
-    crate::events::emit(&ctx, &tx, "user.created", shown.clone()).await?;
+    crate::events::emit(ctx, &tx, "user.created", shown.clone()).await?;
     tx.commit().await?;
-    Ok(Reply::json(shown))
+    Ok((user, shown))
 }
 
 // ---- GET /users ---------------------------------------------------------------------------

@@ -1,222 +1,24 @@
-//! `POST /oauth/token` with the client-credentials grant. Errors take OAuth's shape,
-//! `{"error":…,"error_description":…}`, with the statuses Auth0 answers.
+//! The client-credentials grant: a token for the client itself, as its client grant allows
+//! (with the credentials-exchange Actions trigger).
 
-use axum::{
-    Json,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
-};
-use base64::{Engine, engine::general_purpose::STANDARD};
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::net::SocketAddr;
 
-use axum::extract::ConnectInfo;
 use gatehouse_actions::Command;
 
 use crate::actions::run::Failure;
-use crate::logs::Entry;
 
 use gatehouse_core::{ids, password::secrets_equal, time::unix_now};
-use gatehouse_store::tokens::{self, Granted, OrgMatch, TokenGrant};
+use gatehouse_store::tokens::{self, Granted as ClientGranted, OrgMatch, TokenGrant};
 
+use super::{Call, Granted, OAuthError};
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize)]
-struct TokenRequest {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    audience: Option<String>,
-    scope: Option<String>,
-    /// An organization's id, or its name when the tenant allows names
-    /// (`allow_organization_name_in_authentication_api`).
-    organization: Option<String>,
-}
-
-struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-}
-
-impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-        }
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response()
-    }
-}
-
-impl From<anyhow::Error> for OAuthError {
-    fn from(e: anyhow::Error) -> Self {
-        tracing::error!(error = ?e, "token endpoint failure");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "Internal Server Error",
-        )
-    }
-}
-
-fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mut req: TokenRequest = if ct.starts_with("application/json") {
-        serde_json::from_slice(body).map_err(|_| {
-            OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Invalid request payload JSON format",
-            )
-        })?
-    } else {
-        serde_urlencoded::from_bytes(body).map_err(|_| {
-            OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Invalid request payload",
-            )
-        })?
-    };
-    // client_secret_basic
-    if let Some(basic) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-    {
-        let decoded = STANDARD
-            .decode(basic.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| {
-                OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
-            })?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(|| {
-            OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
-        })?;
-        let dec = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        req.client_id = Some(dec(id));
-        req.client_secret = Some(dec(secret));
-    }
-    // U+0000 fits no parameter, and PostgreSQL's text cannot hold it: refused here, the same on
-    // both backends.
-    let fields = [
-        &req.grant_type,
-        &req.client_id,
-        &req.client_secret,
-        &req.audience,
-        &req.scope,
-        &req.organization,
-    ];
-    if fields
-        .iter()
-        .any(|f| f.as_deref().is_some_and(|v| v.contains('\0')))
-    {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Parameters must not contain the NUL character (\\u0000)",
-        ));
-    }
-    Ok(req)
-}
-
-pub async fn post_token(
-    State(state): State<AppState>,
-    ext: http::Extensions,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let peer = ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let result = issue(&state, &headers, &body, peer.as_deref()).await;
-    // The exchange goes into the tenant's log (`seccft` / `feccft`) before the answer.
-    if let Ok(req) = parse(&headers, &body)
-        && req.grant_type.as_deref() == Some("client_credentials")
-    {
-        let tenant = state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
-        let entry = match &result {
-            Ok(r) => Entry::new("seccft", "Client Credentials for Access Token")
-                .set("scope", Some(r.scope.clone())),
-            Err(e) => Entry::new("feccft", e.description.clone()),
-        };
-        let ua = headers
-            .get(header::USER_AGENT)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned);
-        let entry = entry
-            .set("client_id", req.client_id.clone())
-            .set("audience", req.audience.clone())
-            .set("ip", peer.clone())
-            .set("user_agent", ua)
-            .set("hostname", tenant_host(&tenant.issuer));
-        state.logs.record(&tenant.id, entry).await;
-    }
-    match result {
-        Ok(v) => (
-            StatusCode::OK,
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(v),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The host of an issuer URL (a log entry's `hostname`).
-fn tenant_host(issuer: &str) -> Option<String> {
-    url::Url::parse(issuer)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-}
-
-async fn issue(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &Bytes,
-    peer: Option<&str>,
-) -> Result<TokenReply, OAuthError> {
-    let req = parse(headers, body)?;
-    let tenant = state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
-    let grant_type = req.grant_type.as_deref().ok_or_else(|| {
-        OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: grant_type",
-        )
-    })?;
-    if grant_type != "client_credentials" {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!("Unsupported grant type: {grant_type}"),
-        ));
-    }
+/// The client-credentials grant: a token for the client itself, as its client grant allows.
+pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
+    let (state, tenant, req, headers, peer) =
+        (call.state, call.tenant, call.req, call.headers, call.peer);
     let client_id = req.client_id.as_deref().ok_or_else(|| {
         OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
     })?;
@@ -267,8 +69,8 @@ async fn issue(
         ));
     }
     let granted = match &found.granted {
-        Some(Granted::Scopes(s)) => s.clone(),
-        Some(Granted::AllScopes) => tokens::api_scopes(db, &tenant.id, audience).await?,
+        Some(ClientGranted::Scopes(s)) => s.clone(),
+        Some(ClientGranted::AllScopes) => tokens::api_scopes(db, &tenant.id, audience).await?,
         None => {
             return Err(OAuthError::new(
                 StatusCode::FORBIDDEN,
@@ -343,11 +145,17 @@ async fn issue(
             keys.signing.sign(&claims)?
         }
     };
-    Ok(TokenReply {
+    let reply = TokenReply {
         access_token: token,
         scope,
         expires_in: lifetime,
         token_type: "Bearer",
+    };
+    Ok(Granted {
+        scope: Some(reply.scope.clone()),
+        reply: serde_json::to_value(&reply)
+            .map_err(|e| OAuthError::from(anyhow::Error::from(e)))?,
+        user_id: None,
     })
 }
 
@@ -445,7 +253,7 @@ struct Exchange<'a> {
 
 /// Claims Auth0 does not let an action set (they are ignored): the token's own and Auth0's
 /// namespaces.
-fn restricted_claim(name: &str) -> bool {
+pub(crate) fn restricted_claim(name: &str) -> bool {
     const OWN: &[&str] = &[
         "iss",
         "sub",
