@@ -23,6 +23,7 @@ mod jobs;
 mod keys;
 mod login;
 mod login_admin;
+mod login_pages;
 mod logs;
 mod network_acls;
 mod organizations;

@@ -11,6 +11,7 @@ pub mod events;
 pub mod keyring;
 pub mod logs;
 pub mod mgmt;
+pub mod pages;
 pub mod scim;
 pub mod server;
 pub mod spine;

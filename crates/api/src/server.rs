@@ -206,6 +206,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         .merge(authn::routes())
         .merge(scim::routes())
         .merge(mgmt::tickets::routes())
+        .merge(crate::pages::routes())
         .merge(mgmt::jobs::export::routes())
         .merge(crate::config::profiles::self_service_profiles::routes())
         .fallback(not_found)

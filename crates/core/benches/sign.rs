@@ -1,9 +1,12 @@
-//! RS256 signing and verification alone: the ceiling for `POST /oauth/token`.
+//! The ceilings of the token endpoint: RS256 signing and verification alone (for
+//! `client_credentials` and refresh-token exchanges) and bcrypt verification at Auth0's cost 10
+//! alone (for password logins).
 //!
-//! - `rs256_sign` / `rs256_verify`: one call on one core.
+//! - `rs256_sign` / `rs256_verify` / `bcrypt10_verify`: one call on one core.
 //! - `rs256_sign_parallel`: one signature's share of wall time while every core signs at once
 //!   (one thread per core), i.e. `1 / (aggregate signatures per second)`: what signing alone
 //!   allows on the whole machine, with its real cores, SMT and noisy neighbours.
+//! - `bcrypt10_verify_parallel`: the same for bcrypt-10 verification.
 //!
 //! Besides criterion's own report (and `target/criterion/<name>/new/estimates.json`), each
 //! measured function prints one machine-readable line, `BENCH-OPS <name> <ops_per_sec>
@@ -75,22 +78,9 @@ fn bench(c: &mut Criterion) {
     let n = cores();
     c.bench_function("rs256_sign_parallel", |b| {
         b.iter_custom(|iters| {
-            let iters = iters.max(1);
-            let per = iters.div_ceil(n as u64);
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..n {
-                    s.spawn(|| {
-                        for _ in 0..per {
-                            let _ = std::hint::black_box(key.sign(&claims));
-                        }
-                    });
-                }
-            });
-            let wall = start.elapsed();
-            // Scale back to `iters` signatures when `per * n` overshot.
-            wall.mul_f64(iters as f64 / (per * n as u64) as f64)
-                .max(Duration::from_nanos(1))
+            on_every_core(iters, n, || {
+                let _ = std::hint::black_box(key.sign(&claims));
+            })
         });
     });
     report("rs256_sign_parallel", n, since);
@@ -106,5 +96,51 @@ fn bench(c: &mut Criterion) {
     report("rs256_verify", 1, since);
 }
 
-criterion_group!(benches, bench);
+/// Wall time of `iters` calls of `f` spread over `n` threads at once, scaled back to `iters`
+/// when the even split overshot.
+fn on_every_core(iters: u64, n: usize, f: impl Fn() + Sync) -> Duration {
+    let iters = iters.max(1);
+    let per = iters.div_ceil(n as u64);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| {
+                for _ in 0..per {
+                    f();
+                }
+            });
+        }
+    });
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per * n as u64) as f64)
+        .max(Duration::from_nanos(1))
+}
+
+/// bcrypt at cost 10 (what every password login verifies once).
+fn bench_bcrypt(c: &mut Criterion) {
+    let since = SystemTime::now() - Duration::from_secs(2);
+    let password = secrecy::SecretString::from("correct horse battery staple");
+    let Ok(hash) = gatehouse_core::password::hash(&password) else {
+        return;
+    };
+    let mut g = c.benchmark_group("bcrypt");
+    g.sample_size(10);
+    g.bench_function("bcrypt10_verify", |b| {
+        b.iter(|| gatehouse_core::password::verify(&password, &hash));
+    });
+    let n = cores();
+    g.bench_function("bcrypt10_verify_parallel", |b| {
+        b.iter_custom(|iters| {
+            on_every_core(iters, n, || {
+                std::hint::black_box(gatehouse_core::password::verify(&password, &hash));
+            })
+        });
+    });
+    g.finish();
+    report("bcrypt/bcrypt10_verify", 1, since);
+    report("bcrypt/bcrypt10_verify_parallel", n, since);
+}
+
+criterion_group!(benches, bench, bench_bcrypt);
 criterion_main!(benches);

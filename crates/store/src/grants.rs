@@ -394,3 +394,26 @@ pub async fn find_device_credential(
     .map(DeviceCredentialRow::from_row)
     .transpose()
 }
+
+/// The grant of a user to a client for an audience, locked for the caller's transaction
+/// (`FOR UPDATE` on PostgreSQL): widening a grant's scopes is a read-modify-write.
+pub async fn find_for_update(
+    x: &crate::Tx,
+    tenant: &str,
+    user_id: &str,
+    client_id: &str,
+    audience: &str,
+) -> DbResult<Option<GrantRow>> {
+    x.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM grants WHERE tenant_id = $1 AND user_id = $2 AND client_id = $3 \
+             AND audience = $4{}",
+            x.for_update()
+        ),
+        params![tenant, user_id, client_id, audience],
+    )
+    .await?
+    .as_ref()
+    .map(GrantRow::from_row)
+    .transpose()
+}

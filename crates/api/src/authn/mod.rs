@@ -1,10 +1,14 @@
-//! The Authentication API: token endpoint, login core, sign-up, keys and discovery.
+//! The Authentication API: token endpoint, login core, sign-up, keys and discovery;
+//! `/authorize`, login sessions and logout (the hosted pages: `crate::pages`).
 
+pub mod authorize;
 pub mod dbconnections;
 pub mod discovery;
 pub mod login;
+pub mod logout;
 pub mod mint;
 pub mod revoke;
+pub mod session;
 pub mod signup;
 pub mod token;
 pub mod userinfo;
@@ -19,6 +23,9 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token::post_token))
+        .route("/authorize", get(authorize::get_authorize))
+        .route("/v2/logout", get(logout::v2_logout))
+        .route("/oidc/logout", get(logout::oidc_logout))
         .route("/oauth/revoke", post(revoke::post_revoke))
         .route(
             "/userinfo",

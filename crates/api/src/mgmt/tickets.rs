@@ -8,8 +8,6 @@
 //! not know it). After it, the browser goes to `result_url` (with `success`, `message` and, with
 //! `includeEmailInRedirect`, `email`) or sees a confirmation.
 
-use std::fmt::Write as _;
-
 use axum::{
     Form, Router,
     extract::{Query, State},
@@ -442,20 +440,6 @@ async fn welcome(x: &impl Exec, tenant: &str, user: &users::UserRow) -> Result<(
     Ok(())
 }
 
-const RESET_FIELDS: &str = "<label for=\"password\">New password</label>\
-    <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
-    <label for=\"confirm\">Confirm new password</label>\
-    <input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required>";
-
-fn reset_form(token: &str, error: Option<&str>) -> String {
-    let mut s = String::new();
-    if let Some(e) = error {
-        let _ = write!(s, "<p class=\"error\">{}</p>", escape(e));
-    }
-    s.push_str(&form(RESET_PATH, token, RESET_FIELDS, "Reset password"));
-    s
-}
-
 async fn show_reset(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -463,14 +447,37 @@ async fn show_reset(
 ) -> Response {
     let tenant = tenant_of(&state, &headers);
     match usable(&state, &tenant.id, &q.ticket, PASSWORD_CHANGE).await {
-        Ok(Some(_)) => page(
-            StatusCode::OK,
-            "Change your password",
-            &reset_form(&q.ticket, None),
-        ),
+        Ok(Some(_)) => reset_page(&state, &tenant, StatusCode::OK, &q.ticket, None).await,
         Ok(None) => invalid(),
         Err(e) => internal(&e),
     }
+}
+
+/// The reset form, rendered with the hosted pages' template and the tenant's branding.
+async fn reset_page(
+    state: &AppState,
+    tenant: &crate::state::Tenant,
+    status: StatusCode,
+    ticket: &str,
+    error: Option<&str>,
+) -> Response {
+    #[derive(askama::Template)]
+    #[template(path = "reset_verify.html")]
+    struct ResetVerify<'a> {
+        brand: &'a crate::pages::Brand,
+        ticket: &'a str,
+        error: Option<&'a str>,
+    }
+    let brand = crate::pages::brand(state, tenant).await;
+    crate::pages::html(
+        status,
+        &ResetVerify {
+            brand: &brand,
+            ticket,
+            error,
+        },
+        None,
+    )
 }
 
 async fn do_reset(
@@ -486,15 +493,19 @@ async fn do_reset(
         Ok(None) => return invalid(),
         Err(e) => return internal(&e),
     };
-    let retry = |msg: &str| {
-        page(
+    let tenant_arc = tenant_of(&state, &headers);
+    let retry = async |msg: &str| {
+        reset_page(
+            &state,
+            &tenant_arc,
             StatusCode::BAD_REQUEST,
-            "Change your password",
-            &reset_form(&f.ticket, Some(msg)),
+            &f.ticket,
+            Some(msg),
         )
+        .await
     };
     if f.password != f.confirm {
-        return retry("The passwords do not match.");
+        return retry("The passwords do not match.").await;
     }
     // The connection's password policy, as for a password set through the API.
     let user = match users::find(db, tenant, &ticket.user_id).await {
@@ -515,7 +526,7 @@ async fn do_reset(
         Err(e) => return internal(&e.into()),
     };
     if let Err(e) = crate::mgmt::users::check_password(&policy, &f.password, &user) {
-        return retry(&e.to_string());
+        return retry(&e.to_string()).await;
     }
     let history_size = policy.history_size;
     if history_size > 0 {
@@ -526,7 +537,9 @@ async fn do_reset(
             .chain(identity.password_history.iter().take(history_size).cloned())
             .collect();
         match crate::mgmt::users::matches_any(&f.password, recent).await {
-            Ok(true) => return retry("This password has been used recently. Choose another one."),
+            Ok(true) => {
+                return retry("This password has been used recently. Choose another one.").await;
+            }
             Ok(false) => {}
             Err(e) => return internal(&e),
         }

@@ -1,0 +1,226 @@
+// End-to-end test of the hosted login pages in a real browser: Debian's headless Chromium
+// (/usr/bin/chromium, or $CHROMIUM) driven by playwright-core. It boots the real server
+// (target/debug/gatehouse, or $GATEHOUSE_BIN) on a fresh SQLite file, a small SMTP server that
+// keeps what it receives, and a sample client app (a callback server that exchanges the code
+// at /oauth/token with PKCE), then: signs up, logs out, logs in, resets the password through
+// the e-mailed link, and logs in with the new password. Screenshots go to $SCREENSHOTS (default
+// target/browser-screenshots/). Any missing piece (browser, binary) fails the run.
+import { spawn } from 'node:child_process';
+import { createServer as createHttp } from 'node:http';
+import { createServer as createTcp } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const bin = process.env.GATEHOUSE_BIN ?? join(root, 'target', 'debug', 'gatehouse');
+const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const shots = process.env.SCREENSHOTS ?? join(root, 'target', 'browser-screenshots');
+for (const [what, p] of [['gatehouse binary', bin], ['chromium', browserPath]]) {
+  if (!existsSync(p)) { console.error(`FAIL: no ${what} at ${p}`); process.exit(1); }
+}
+mkdirSync(shots, { recursive: true });
+
+const listen = (server, host = '127.0.0.1') =>
+  new Promise((ok) => server.listen(0, host, () => ok(server.address().port)));
+
+// ---- a small SMTP server: keeps every message ------------------------------------------
+const mails = [];
+const smtp = createTcp((sock) => {
+  let data = false; let buf = ''; let msg = '';
+  sock.write('220 sink ESMTP\r\n');
+  sock.on('data', (chunk) => {
+    buf += chunk.toString('utf8');
+    for (;;) {
+      if (data) {
+        const end = buf.indexOf('\r\n.\r\n');
+        if (end < 0) return;
+        msg += buf.slice(0, end); buf = buf.slice(end + 5); data = false;
+        mails.push(msg.replace(/^\.\./gm, '.')); msg = '';
+        sock.write('250 OK queued\r\n');
+        continue;
+      }
+      const nl = buf.indexOf('\r\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl); buf = buf.slice(nl + 2);
+      const cmd = line.slice(0, 4).toUpperCase();
+      if (cmd === 'EHLO') sock.write('250-sink\r\n250 8BITMIME\r\n');
+      else if (cmd === 'HELO') sock.write('250 sink\r\n');
+      else if (cmd === 'DATA') { data = true; sock.write('354 go ahead\r\n'); }
+      else if (cmd === 'QUIT') { sock.end('221 bye\r\n'); return; }
+      else sock.write('250 OK\r\n');
+    }
+  });
+  sock.on('error', () => {});
+});
+const smtpPort = await listen(smtp);
+
+// ---- the server -------------------------------------------------------------------------
+const freePort = async () => { const s = createTcp(); const p = await listen(s); s.close(); return p; };
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-browser-'));
+const adminId = 'e2e-admin'; const adminSecret = randomBytes(24).toString('hex');
+const server = spawn(bin, ['serve'], {
+  env: {
+    ...process.env,
+    GATEHOUSE_LISTEN: `127.0.0.1:${port}`,
+    GATEHOUSE_DATABASE_URL: join(dir, 'gatehouse.db'),
+    GATEHOUSE_ISSUER: `${base}/`,
+    GATEHOUSE_ADMIN_CLIENT_ID: adminId,
+    GATEHOUSE_ADMIN_CLIENT_SECRET: adminSecret,
+    GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    GATEHOUSE_SMTP_FROM: 'login@gatehouse.test',
+  },
+  stdio: ['ignore', 'ignore', process.env.E2E_SERVER_LOG ? 'inherit' : 'ignore'],
+});
+let failed = false;
+const cleanup = () => { server.kill('SIGTERM'); smtp.close(); };
+process.on('exit', cleanup);
+for (let i = 0; ; i++) {
+  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+  if (i > 200) { console.error('FAIL: the server did not start'); process.exit(1); }
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+const form = (o) => new URLSearchParams(o);
+const tok = await (await fetch(`${base}/oauth/token`, { method: 'POST', body: form({
+  grant_type: 'client_credentials', client_id: adminId, client_secret: adminSecret, audience: `${base}/api/v2/` }) })).json();
+const mgmt = async (method, path, body) => {
+  const r = await fetch(`${base}/api/v2${path}`, { method, headers: {
+    authorization: `Bearer ${tok.access_token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  const text = await r.text();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+};
+
+// ---- the sample client app --------------------------------------------------------------
+let appPort; let clientId; let clientSecret;
+const pending = new Map();
+const app = createHttp(async (req, res) => {
+  const u = new URL(req.url, `http://127.0.0.1:${appPort}`);
+  const html = (s, code = 200) => { res.writeHead(code, { 'content-type': 'text/html' }); res.end(`<!doctype html><body>${s}</body>`); };
+  if (u.pathname === '/login') {
+    const verifier = randomBytes(32).toString('base64url');
+    const state = randomBytes(16).toString('base64url');
+    pending.set(state, verifier);
+    const a = new URL(`${base}/authorize`);
+    a.search = form({ client_id: clientId, response_type: 'code', redirect_uri: `http://127.0.0.1:${appPort}/callback`,
+      scope: 'openid profile email offline_access', state, nonce: randomBytes(8).toString('hex'),
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+      ...(u.searchParams.get('signup') ? { screen_hint: 'signup' } : {}) }).toString();
+    res.writeHead(302, { location: a.toString() }); res.end(); return;
+  }
+  if (u.pathname === '/callback') {
+    const state = u.searchParams.get('state'); const verifier = pending.get(state);
+    if (!verifier) return html(`<p id="error">unknown state</p>`, 400);
+    if (u.searchParams.get('error')) return html(`<p id="error">${u.searchParams.get('error')}</p>`, 400);
+    const r = await fetch(`${base}/oauth/token`, { method: 'POST', body: form({ grant_type: 'authorization_code',
+      client_id: clientId, client_secret: clientSecret, code: u.searchParams.get('code'), code_verifier: verifier,
+      redirect_uri: `http://127.0.0.1:${appPort}/callback` }) });
+    const t = await r.json();
+    if (!r.ok) return html(`<p id="error">${JSON.stringify(t)}</p>`, 400);
+    const claims = JSON.parse(Buffer.from(t.id_token.split('.')[1], 'base64url').toString());
+    return html(`<p id="hello">Hello ${claims.email}</p><p id="sub">${claims.sub}</p>`);
+  }
+  if (u.pathname === '/bye') return html('<p id="bye">Logged out</p>');
+  html('not found', 404);
+});
+appPort = await listen(app);
+
+const appOrigin = `http://127.0.0.1:${appPort}`;
+const client = await mgmt('POST', '/clients', { name: 'Sample Web App', app_type: 'regular_web',
+  callbacks: [`${appOrigin}/callback`], allowed_logout_urls: [`${appOrigin}/bye`],
+  grant_types: ['authorization_code', 'refresh_token'] });
+clientId = client.client_id; clientSecret = client.client_secret;
+await mgmt('POST', '/connections', { name: 'e2e-users', strategy: 'auth0',
+  enabled_clients: [clientId], options: { passwordPolicy: 'fair' } });
+await mgmt('PATCH', '/branding', { colors: { primary: '#0b7a4b' } });
+await mgmt('PATCH', '/tenants/settings', { friendly_name: 'Gatehouse Demo', default_directory: 'e2e-users' });
+
+// ---- the browser ------------------------------------------------------------------------
+const browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ['--no-sandbox'] });
+const steps = [];
+const step = async (name, f) => { process.stdout.write(`- ${name} ... `); await f(); steps.push(name); console.log('ok'); };
+try {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const email = 'e2e.user@example.com'; const pw1 = 'Correct-Horse-9'; const pw2 = 'Battery-Staple-7';
+
+  await step('sign up', async () => {
+    await page.goto(`${appOrigin}/login?signup=1`);
+    await page.waitForURL(/\/u\/signup/);
+    await page.fill('#email', email); await page.fill('#password', pw1);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#hello');
+    assert.equal(await page.textContent('#hello'), `Hello ${email}`);
+  });
+  await step('log out', async () => {
+    await page.goto(`${base}/v2/logout?client_id=${clientId}&returnTo=${encodeURIComponent(appOrigin + '/bye')}`);
+    await page.waitForSelector('#bye');
+    // The session is gone: the next /authorize shows the login page again.
+    await page.goto(`${appOrigin}/login`);
+    await page.waitForURL(/\/u\/login/);
+  });
+  await step('wrong password is refused', async () => {
+    await page.fill('#username', email); await page.fill('#password', 'not-the-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.error');
+    assert.match(await page.textContent('.error'), /Wrong email or password\./);
+  });
+  await step('log in (screenshot of the login page)', async () => {
+    await page.goto(`${appOrigin}/login`);
+    await page.waitForURL(/\/u\/login/);
+    await page.screenshot({ path: join(shots, 'login.png') });
+    await page.fill('#username', email); await page.fill('#password', pw1);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#hello');
+  });
+  await step('single sign-on: a second login skips the page', async () => {
+    await page.goto(`${appOrigin}/login`);
+    await page.waitForSelector('#hello');
+  });
+  await step('reset the password through the e-mailed link', async () => {
+    await page.goto(`${base}/v2/logout`);
+    await page.goto(`${appOrigin}/login`);
+    await page.waitForURL(/\/u\/login/);
+    await page.click('text=Forgot password?');
+    await page.waitForURL(/\/u\/reset-password/);
+    const before = mails.length;
+    await page.fill('#email', email);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('text=Check Your Email');
+    for (let i = 0; mails.length === before; i++) {
+      if (i > 300) throw new Error('no reset e-mail arrived');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const mail = mails[mails.length - 1].replace(/=\r\n/g, '').replace(/=3D/g, '=');
+    const link = mail.match(/https?:\/\/[^\s"'<>]*\/u\/reset-verify\?ticket=[A-Za-z0-9_-]+/);
+    assert.ok(link, `no reset link in: ${mail}`);
+    await page.goto(link[0]);
+    await page.fill('#password', pw2); await page.fill('#confirm', pw2);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('text=Password changed');
+  });
+  await step('log in with the new password (authorization code + PKCE)', async () => {
+    await page.goto(`${appOrigin}/login`);
+    await page.waitForURL(/\/u\/login/);
+    await page.fill('#username', email); await page.fill('#password', pw2);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#hello');
+    assert.equal(await page.textContent('#hello'), `Hello ${email}`);
+  });
+} catch (e) {
+  failed = true;
+  console.log('FAILED');
+  console.error(e);
+} finally {
+  await browser.close();
+  app.close();
+  cleanup();
+}
+console.log(`${steps.length} steps passed${failed ? ', then a failure' : ''}; screenshots in ${shots}`);
+process.exit(failed ? 1 : 0);
