@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod legacy_hash;
 pub mod net;
 pub mod password;
+pub mod secret;
 pub mod time;
 
 pub use error::{Error, Result};

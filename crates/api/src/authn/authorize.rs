@@ -8,6 +8,7 @@
 //! the browser goes to the hosted login page with a login transaction (see `crate::pages`).
 //! Auth0 documents only `GET /authorize`, so only `GET` is routed (a `POST` answers 405).
 
+use gatehouse_core::secret;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -516,8 +517,8 @@ async fn issue_code(
 ) -> Result<Option<Response>, Error> {
     let db = &state.db;
     let t = tenant.id.as_str();
-    let code = session::random_secret();
-    let code_hash = session::sha256_hex(&code);
+    let code = secret::random_token();
+    let code_hash = secret::sha256_hex(&code);
     let done = atomically(|| {
         let code_hash = code_hash.clone();
         async move {

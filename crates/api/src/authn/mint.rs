@@ -4,11 +4,11 @@
 //! The post-login Actions trigger runs before anything is signed: `api.access.deny` refuses,
 //! custom claims and scope changes apply.
 
+use gatehouse_core::secret;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -154,18 +154,6 @@ pub fn profile_claims(user: &UserRow, scopes: &[&str]) -> Map<String, Value> {
 pub fn at_hash(access_token: &str) -> String {
     let d = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&d[..16])
-}
-
-/// SHA-256 hex of a secret (how codes and refresh tokens are stored).
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// A new random secret of 256 bits, base64url.
-pub fn new_secret() -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
 }
 
 fn denied(reason: String) -> OAuthError {
@@ -557,7 +545,7 @@ pub async fn new_refresh_token(
 ) -> Result<(String, RefreshTokenRow), Error> {
     let policy = RefreshPolicy::of(n.client);
     let now = time::unix_now();
-    let token = new_secret();
+    let token = secret::random_token();
     let (family_id, expires_at) = match n.family {
         Family::Join(f, e) => (f.to_owned(), e),
         Family::NewWithId(f) => (f.to_owned(), policy.lifetime.map(|l| now + l)),
@@ -565,7 +553,7 @@ pub async fn new_refresh_token(
     };
     let row = RefreshTokenRow {
         id: ids::base58(22),
-        token_hash: secret_hash(&token),
+        token_hash: secret::sha256_hex(&token),
         family_id,
         user_id: n.user_id.to_owned(),
         client_id: n.client.client_id.clone(),

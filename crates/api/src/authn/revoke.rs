@@ -2,6 +2,7 @@
 //! The client authenticates as at the token endpoint (a public client by its id alone); a token
 //! that is unknown or another client's is answered 200 all the same, and left alone.
 
+use gatehouse_core::secret;
 use std::net::SocketAddr;
 
 use axum::{
@@ -15,10 +16,7 @@ use serde::Deserialize;
 use gatehouse_store::refresh_tokens;
 
 use crate::{
-    authn::{
-        mint,
-        token::{OAuthError, authenticate_client, basic_credentials, parse_body},
-    },
+    authn::token::{OAuthError, authenticate_client, basic_credentials, parse_body},
     logs::Entry,
     state::AppState,
 };
@@ -76,7 +74,7 @@ async fn revoke(
     )
     .await?;
     let db = &state.db;
-    let hash = mint::secret_hash(token);
+    let hash = secret::sha256_hex(token);
     let found = refresh_tokens::find_by_hash(db, &tenant.id, &hash)
         .await
         .map_err(OAuthError::from)?

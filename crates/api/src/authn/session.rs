@@ -4,10 +4,8 @@
 //! unset). A deleted row ends the session at once: every use looks the row up.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use base64::Engine as _;
-use rand::RngCore;
+use gatehouse_core::secret;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time};
 use gatehouse_store::{Exec, Tx, docs, sessions, sessions::SessionRow, tenants};
@@ -16,17 +14,6 @@ pub const COOKIE: &str = "gh_session";
 
 const DEFAULT_LIFETIME_H: f64 = 168.0;
 const DEFAULT_IDLE_H: f64 = 72.0;
-
-/// 256 random bits, base64url.
-pub fn random_secret() -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
 
 /// A cookie's value from the request's `Cookie` headers.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -88,9 +75,11 @@ pub async fn current(
         return Ok(None);
     };
     let now = time::unix_now();
-    Ok(sessions::find_by_cookie(x, tenant, &sha256_hex(&secret))
-        .await?
-        .filter(|s| s.is_live(now)))
+    Ok(
+        sessions::find_by_cookie(x, tenant, &secret::sha256_hex(&secret))
+            .await?
+            .filter(|s| s.is_live(now)),
+    )
 }
 
 /// Where the request came from, for the session's device record.
@@ -109,13 +98,13 @@ pub async fn create(
     device: &Device<'_>,
 ) -> Result<(SessionRow, String), Error> {
     let (life, idle) = lifetimes(x, tenant).await?;
-    let secret = random_secret();
+    let secret = secret::random_token();
     let now = time::unix_now();
     let ts = time::now();
     let row = SessionRow {
         id: gatehouse_core::ids::base58(32),
         user_id: user_id.to_owned(),
-        cookie_hash: sha256_hex(&secret),
+        cookie_hash: secret::sha256_hex(&secret),
         created_at: ts.clone(),
         updated_at: ts.clone(),
         authenticated_at: ts.clone(),

@@ -15,12 +15,10 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
-use base64::Engine as _;
-use rand::RngCore;
+use gatehouse_core::secret;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time};
 use gatehouse_spec::Op;
@@ -56,10 +54,6 @@ pub fn routes() -> Router<AppState> {
         .route(RESET_PATH, get(show_reset).post(do_reset))
 }
 
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// Stores a new ticket and returns its link.
 pub async fn create(
     x: &impl Exec,
@@ -70,12 +64,10 @@ pub async fn create(
     body: Value,
     ttl_sec: Option<i64>,
 ) -> Result<String, Error> {
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let token = secret::random_token();
     let ttl = ttl_sec.filter(|t| *t > 0).unwrap_or(DEFAULT_TTL_SECS);
     let row = TicketRow {
-        token_hash: hash(&token),
+        token_hash: secret::sha256_hex(&token),
         kind: kind.to_owned(),
         user_id: user_id.to_owned(),
         body,
@@ -304,9 +296,11 @@ async fn usable(
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    Ok(jobs::find_ticket(&state.db, tenant, &hash(token))
-        .await?
-        .filter(|t| t.kind == kind && t.used_at.is_none() && t.expires_at > time::unix_now()))
+    Ok(
+        jobs::find_ticket(&state.db, tenant, &secret::sha256_hex(token))
+            .await?
+            .filter(|t| t.kind == kind && t.used_at.is_none() && t.expires_at > time::unix_now()),
+    )
 }
 
 fn tenant_of(state: &AppState, headers: &HeaderMap) -> std::sync::Arc<crate::state::Tenant> {
@@ -373,7 +367,7 @@ async fn do_verify(
     let tenant = tenant_of(&state, &headers);
     let tenant = tenant.id.as_str();
     let db = &state.db;
-    let token_hash = hash(&f.ticket);
+    let token_hash = secret::sha256_hex(&f.ticket);
     let result = atomically(|| {
         let token_hash = token_hash.clone();
         async move {
@@ -551,7 +545,7 @@ async fn do_reset(
             Ok(Err(e)) => return internal(&Error::Internal(e)),
             Err(e) => return internal(&Error::Internal(e.into())),
         };
-    let token_hash = hash(&f.ticket);
+    let token_hash = secret::sha256_hex(&f.ticket);
     let mark = ticket
         .body
         .get("mark_email_as_verified")

@@ -15,6 +15,7 @@ pub mod login;
 pub mod reset;
 pub mod signup;
 
+use gatehouse_core::secret;
 use std::sync::Arc;
 
 use askama::Template;
@@ -30,10 +31,7 @@ use gatehouse_core::{Error, password::secrets_equal, time};
 use gatehouse_store::{docs, tenants};
 
 use crate::{
-    authn::{
-        authorize::Params,
-        session::{self, random_secret, sha256_hex},
-    },
+    authn::{authorize::Params, session},
     state::{AppState, Tenant},
 };
 
@@ -284,12 +282,12 @@ pub async fn begin(
 ) -> Result<Response, Error> {
     let browser = session::cookie(headers, TX_COOKIE)
         .filter(|c| c.len() == 43)
-        .unwrap_or_else(random_secret);
+        .unwrap_or_else(secret::random_token);
     let id = gatehouse_core::ids::base58(32);
     let now = time::unix_now();
     let body = json!({
         "params": params,
-        "browser": sha256_hex(&browser),
+        "browser": secret::sha256_hex(&browser),
         "csrf": "",
         "user_id": user_id,
         "expires_at": now + TX_TTL,
@@ -328,7 +326,7 @@ pub async fn load(
         return Ok(None);
     };
     let stored = body.get("browser").and_then(Value::as_str).unwrap_or("");
-    if !secrets_equal(&sha256_hex(&browser), stored) {
+    if !secrets_equal(&secret::sha256_hex(&browser), stored) {
         return Ok(None);
     }
     let Ok(params) =
@@ -353,10 +351,10 @@ pub async fn load(
 
 /// A fresh CSRF token for the transaction's next form (its hash replaces the previous one).
 pub async fn csrf_for(state: &AppState, tenant: &Tenant, tx: &Tx) -> Result<String, Error> {
-    let token = random_secret();
+    let token = secret::random_token();
     let db = &state.db;
     let t = tenant.id.as_str();
-    let h = sha256_hex(&token);
+    let h = secret::sha256_hex(&token);
     gatehouse_store::atomically(|| {
         let h = h.clone();
         async move {
@@ -375,7 +373,7 @@ pub async fn csrf_for(state: &AppState, tenant: &Tenant, tx: &Tx) -> Result<Stri
 
 /// True when the form's CSRF token is the transaction's.
 pub fn csrf_ok(tx: &Tx, token: &str) -> bool {
-    !tx.csrf_hash.is_empty() && secrets_equal(&sha256_hex(token), &tx.csrf_hash)
+    !tx.csrf_hash.is_empty() && secrets_equal(&secret::sha256_hex(token), &tx.csrf_hash)
 }
 
 /// Records the authenticated user in the transaction (for the consent step).

@@ -4,6 +4,7 @@
 //! with their secret; public ones (`token_endpoint_auth_method: none`) with PKCE alone.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use gatehouse_core::secret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -62,7 +63,7 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
     )
     .await?;
     check_grant_type(&client, GRANT)?;
-    let code_hash = mint::secret_hash(code);
+    let code_hash = secret::sha256_hex(code);
     let now = time::unix_now();
     let family_id = gatehouse_core::ids::base58(22);
     // Redeemed in its own transaction: of two concurrent redemptions only one is `Fresh`.

@@ -5,6 +5,7 @@
 //! A narrower `scope` may be asked; a wider one is refused.
 
 use axum::http::StatusCode;
+use gatehouse_core::secret;
 use serde_json::Value;
 
 use gatehouse_core::time;
@@ -50,7 +51,7 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
     .await?;
     check_grant_type(&client, GRANT)?;
     let policy = RefreshPolicy::of(&client);
-    let hash = mint::secret_hash(token);
+    let hash = secret::sha256_hex(token);
     let now = time::unix_now();
     // Checked first without a lock (the tokens are minted outside any transaction: an action
     // may run for seconds), then again on the locked row, which the exchange then writes.

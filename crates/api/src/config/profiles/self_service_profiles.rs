@@ -23,7 +23,6 @@ use axum::{
     routing::get,
 };
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
@@ -236,7 +235,7 @@ async fn put_text(ctx: Ctx, input: Input) -> Result<Reply, Error> {
 }
 
 fn ticket_hash(ticket: &str) -> String {
-    hex::encode(Sha256::digest(ticket.as_bytes()))
+    gatehouse_core::secret::sha256_hex(ticket)
 }
 
 /// 32 alphanumerics (about 190 bits), as Auth0's tickets.

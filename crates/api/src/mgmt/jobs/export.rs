@@ -4,6 +4,7 @@
 //! paths such as `user_metadata.plan`, `identities[0].connection`) and `export_as` renames it;
 //! without `fields` each line is the user as the API shows it.
 
+use gatehouse_core::secret;
 use std::io::Write as _;
 
 use axum::{
@@ -17,7 +18,6 @@ use base64::Engine as _;
 use flate2::{Compression, write::GzEncoder};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, time};
 use gatehouse_store::{
@@ -272,7 +272,7 @@ pub async fn run(state: &AppState, item: &Item, job: JobRow) -> Result<(), Error
         j.status = "completed".into();
         j.percentage_done = 100;
         j.time_left_seconds = None;
-        j.location_hash = Some(hex::encode(Sha256::digest(token.as_bytes())));
+        j.location_hash = Some(secret::sha256_hex(&token));
         j.expires_at = Some(time::unix_now().saturating_add(ttl));
         j.updated_at = time::now();
         jobs::update(&tx, tenant, &j).await?;
@@ -325,7 +325,7 @@ async fn download(State(state): State<AppState>, Path(token): Path<String>) -> R
     if token.len() != 64 {
         return not_found();
     }
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let hash = secret::sha256_hex(&token);
     let (tenant, job) = match jobs::find_by_location(&state.db, &hash).await {
         Ok(Some(x)) => x,
         Ok(None) => return not_found(),

@@ -3,7 +3,6 @@
 //! is shown once, in the creation's reply.
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use gatehouse_core::{Error, ids, time};
 use gatehouse_spec::Op;
@@ -56,7 +55,7 @@ fn no_invitation() -> Error {
 
 /// The SHA-256 of a ticket's token, in hex: what is stored and what a ticket is looked up by.
 pub(crate) fn ticket_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    gatehouse_core::secret::sha256_hex(token)
 }
 
 /// The invitation URL: the application's login route with the ticket, the organization's id
