@@ -394,6 +394,125 @@ async fn brute_force_blocks_a_user_for_an_ip_after_max_attempts() {
     }
 }
 
+#[tokio::test]
+async fn suspicious_ip_throttling_refuses_an_ip_after_too_many_failures() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let x = setup(&s, &t, "sit-db", "dee@example.com", json!({})).await;
+        ok(
+            &s,
+            &t,
+            Method::PATCH,
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"stage": {"pre-login": {"max_attempts": 3, "rate": 864000},
+                             "pre-user-registration": {"max_attempts": 2, "rate": 864000}}}),
+        )
+        .await;
+        let (st, _) = call(&s, &t, Method::GET, "/anomaly/blocks/ips/127.0.0.1", None).await;
+        assert_eq!(st, 404);
+        // Three failures against three different accounts (no user reaches brute force's 10).
+        for who in ["a@example.com", "b@example.com", "dee@example.com"] {
+            let (st, v) = realm_login(&s, &x, "sit-db", who, "wrong-password", "openid").await;
+            assert_eq!(st, 403, "{who}: {v}");
+        }
+        // The address is throttled now: even the right password is refused, with a 429.
+        let (st, v) = realm_login(&s, &x, "sit-db", "dee@example.com", PASSWORD, "openid").await;
+        assert_eq!(st, 429, "{v}");
+        assert_eq!(v["error"], "too_many_attempts");
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("We have detected suspicious login behavior"),
+            "{v}"
+        );
+        let types = log_types(&s, &t).await;
+        assert_eq!(
+            types.iter().filter(|x| *x == "limit_mu").count(),
+            1,
+            "{types:?}"
+        );
+        let (st, _) = call(&s, &t, Method::GET, "/anomaly/blocks/ips/127.0.0.1", None).await;
+        assert_eq!(st, 200);
+        // Unblocking the address through the Management API lets the user in again.
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::DELETE,
+            "/anomaly/blocks/ips/127.0.0.1",
+            None,
+        )
+        .await;
+        assert_eq!(st, 204);
+        let (st, _) = call(&s, &t, Method::GET, "/anomaly/blocks/ips/127.0.0.1", None).await;
+        assert_eq!(st, 404);
+        let (st, v) = realm_login(&s, &x, "sit-db", "dee@example.com", PASSWORD, "openid").await;
+        assert_eq!(st, 200, "{v}");
+
+        // Sign-ups: every attempt counts, the third is refused.
+        for (i, email) in ["s1@example.com", "s2@example.com", "s3@example.com"]
+            .iter()
+            .enumerate()
+        {
+            let (st, v) = post_json(
+                &s,
+                "/dbconnections/signup",
+                json!({"client_id": x.client_id, "connection": "sit-db",
+                       "email": email, "password": PASSWORD}),
+            )
+            .await;
+            let v: Value = serde_json::from_str(&v).unwrap();
+            if i < 2 {
+                assert_eq!(st, 200, "{email}: {v}");
+            } else {
+                assert_eq!(st, 429, "{v}");
+                assert_eq!(v["code"], "too_many_attempts", "{v}");
+                assert_eq!(v["description"], "Too many signups from the same IP", "{v}");
+            }
+        }
+        let (_, users) = call(&s, &t, Method::GET, "/users?q=email:s3@example.com", None).await;
+        assert_eq!(users.as_array().map(Vec::len), Some(0), "{users}");
+
+        // An allow-listed address is never counted; disabled throttling counts nothing.
+        ok(
+            &s,
+            &t,
+            Method::PATCH,
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"allowlist": ["127.0.0.0/8"]}),
+        )
+        .await;
+        let (st, v) = post_json(
+            &s,
+            "/dbconnections/signup",
+            json!({"client_id": x.client_id, "connection": "sit-db",
+                   "email": "s4@example.com", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        ok(
+            &s,
+            &t,
+            Method::PATCH,
+            "/attack-protection/suspicious-ip-throttling",
+            json!({"allowlist": [], "enabled": false}),
+        )
+        .await;
+        for who in [
+            "c@example.com",
+            "d@example.com",
+            "e@example.com",
+            "f@example.com",
+        ] {
+            let (st, _) = realm_login(&s, &x, "sit-db", who, "wrong-password", "openid").await;
+            assert_eq!(st, 403, "{who}");
+        }
+        let (st, v) = realm_login(&s, &x, "sit-db", "dee@example.com", PASSWORD, "openid").await;
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
 async fn refresh(s: &TestServer, x: &Setup, rt: &str, scope: Option<&str>) -> (u16, Value) {
     let mut form = vec![
         ("grant_type", "refresh_token"),

@@ -82,6 +82,14 @@ fn from_error(e: Error) -> Response {
         );
     }
     let msg = e.public_message();
+    if matches!(e, Error::TooManyRequests(_)) {
+        return signup_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsError",
+            "too_many_attempts",
+            &msg,
+        );
+    }
     if matches!(e, Error::Conflict { .. } | Error::ConflictPlain(_)) {
         // Auth0 does not tell who exists (unless the tenant asks it to).
         return signup_error(

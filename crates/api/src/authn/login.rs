@@ -18,6 +18,7 @@ use gatehouse_store::{
     users::{self, UserRow},
 };
 
+use super::throttle::{self, Stage};
 use crate::{logs::Entry, state::AppState, state::Tenant};
 
 pub struct Credentials<'a> {
@@ -41,6 +42,8 @@ pub enum LoginFailure {
     Blocked,
     /// Brute-force protection blocked this user for this IP.
     TooManyAttempts,
+    /// Suspicious IP throttling: too many failed logins from this IP.
+    IpThrottled,
     /// No such database connection, or not enabled for the client.
     NoConnection(String),
 }
@@ -54,6 +57,7 @@ impl LoginFailure {
             Self::TooManyAttempts => {
                 "Your account has been blocked after multiple consecutive login attempts.".into()
             }
+            Self::IpThrottled => super::throttle::Stage::PreLogin.refusal().into(),
             Self::NoConnection(m) => m.clone(),
         }
     }
@@ -173,7 +177,7 @@ fn block_threshold(settings: &Value, ip: Option<&str>) -> Option<i64> {
     )
 }
 
-fn allow_listed(settings: &Value, ip: &str) -> bool {
+pub(crate) fn allow_listed(settings: &Value, ip: &str) -> bool {
     let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
         return false;
     };
@@ -235,7 +239,8 @@ fn log_entry(
 
 /// Verifies the password (bcrypt or an imported legacy hash, upgraded to bcrypt on success via
 /// gatehouse_core::legacy_hash::verify_and_upgrade), counts failures (brute force: login_failures,
-/// the tenant's attack-protection settings), logs failures (`fp`/`fu`/`limit_wc`), and on success
+/// the tenant's attack-protection settings) and, per IP, toward suspicious IP throttling
+/// ([`super::throttle`], checked before anything else), logs failures (`fp`/`fu`/`limit_wc`), and on success
 /// clears the counter and updates logins_count / last_login / last_ip. Success is logged by the
 /// caller (its own log type).
 pub async fn verify_password(
@@ -255,6 +260,9 @@ pub async fn verify_password(
             return Ok(Err(f));
         }
     };
+    if throttle::refused(state, tenant, Stage::PreLogin, c.ip).await? {
+        return Ok(Err(LoginFailure::IpThrottled));
+    }
     let settings = crate::config::attack_protection::brute_force_settings(db, tenant).await?;
     let threshold = block_threshold(&settings, c.ip);
     let user = find_login_user(db, tenant, &conn, c.username).await?;
@@ -276,6 +284,9 @@ pub async fn verify_password(
     };
     let stored = identity.as_ref().and_then(|i| i.password_hash.clone());
     let verdict = check(c.password, stored).await?;
+    if verdict == legacy_hash::Verdict::Mismatch || user.is_none() || identity.is_none() {
+        throttle::count(state, tenant, Stage::PreLogin, c.ip).await?;
+    }
     let (Some(user), Some(identity)) = (user, identity) else {
         let f = LoginFailure::WrongCredentials;
         state

@@ -10,6 +10,7 @@ pub mod mint;
 pub mod revoke;
 pub mod session;
 pub mod signup;
+pub mod throttle;
 pub mod token;
 pub mod userinfo;
 

@@ -12,6 +12,7 @@ use gatehouse_core::Error;
 use gatehouse_spec::Op;
 use gatehouse_store::{Exec, atomically, clients, users::UserRow};
 
+use super::throttle::{self, Stage};
 use crate::{
     authn::login,
     logs::Entry,
@@ -116,7 +117,14 @@ pub async fn sign_up(
     a: NewAccount,
     ip: Option<&str>,
 ) -> Result<UserRow, Error> {
-    let result = create(state, tenant, client_id, &a).await;
+    // Every sign-up attempt counts toward suspicious IP throttling (pre-user-registration).
+    let result = if throttle::count(state, &tenant.id, Stage::PreUserRegistration, ip).await? {
+        Err(Error::TooManyRequests(
+            Stage::PreUserRegistration.refusal().into(),
+        ))
+    } else {
+        create(state, tenant, client_id, &a).await
+    };
     let entry = match &result {
         Ok(u) => Entry::new("ss", "Successful signup").set("user_id", Some(u.user_id.clone())),
         Err(e) => Entry::new("fs", e.public_message()),

@@ -149,14 +149,40 @@ pub async fn brute_force_settings(
     x: &impl gatehouse_store::Exec,
     tenant: &str,
 ) -> Result<Value, gatehouse_core::Error> {
-    let stored = gatehouse_store::docs::get(
+    effective(
         x,
         tenant,
         "attack_protection_brute_force_protection",
-        gatehouse_store::tenants::SETTINGS_ID,
+        brute_force_protection,
     )
-    .await?;
-    let mut v = brute_force_protection();
+    .await
+}
+
+/// The tenant's suspicious IP throttling as it applies now: read by every failed login and
+/// every sign-up.
+pub async fn suspicious_ip_settings(
+    x: &impl gatehouse_store::Exec,
+    tenant: &str,
+) -> Result<Value, gatehouse_core::Error> {
+    effective(
+        x,
+        tenant,
+        "attack_protection_suspicious_ip_throttling",
+        suspicious_ip_throttling,
+    )
+    .await
+}
+
+/// A settings document as it applies: the stored changes merged over the defaults.
+async fn effective(
+    x: &impl gatehouse_store::Exec,
+    tenant: &str,
+    kind: &str,
+    defaults: fn() -> Value,
+) -> Result<Value, gatehouse_core::Error> {
+    let stored =
+        gatehouse_store::docs::get(x, tenant, kind, gatehouse_store::tenants::SETTINGS_ID).await?;
+    let mut v = defaults();
     if let Some(s) = stored {
         super::merge(&mut v, &s, super::Merge::Deep);
     }

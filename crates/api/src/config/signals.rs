@@ -5,9 +5,9 @@
 //!   what go-auth0's development tenant showed before any change).
 //! - Supplemental signals: whether Akamai's headers are read (recorded:
 //!   TestAccSupplementalSignals); Gatehouse stores the setting, no Akamai proxy feeds it.
-//! - Anomaly blocks: IPs blocked by brute-force protection, kept as documents keyed by the
-//!   address so that the login flow can add them; a read answers 200 (no body) for a blocked IP,
-//!   404 otherwise (recorded: go-auth0 TestAnomaly_CheckIP), a delete always 204.
+//! - Anomaly blocks: IPs that suspicious IP throttling refuses now ([`crate::authn::throttle`]);
+//!   a read answers 200 (no body) for a blocked IP, 404 otherwise (recorded: go-auth0
+//!   TestAnomaly_CheckIP), a delete forgets the address's attempts and always answers 204.
 //! - Stats: counted from the users table. Gatehouse has no login flow that records logins yet,
 //!   so daily `logins` (and `leaked_passwords`) are 0; `signups` are the users created that day.
 
@@ -18,9 +18,10 @@ use time::{Date, Duration, OffsetDateTime, macros::format_description};
 
 use gatehouse_core::{Error, time as gtime};
 use gatehouse_spec::Op;
-use gatehouse_store::{docs, users};
+use gatehouse_store::users;
 
 use super::{DOC, Doc, Merge};
+use crate::authn::throttle;
 use crate::spine::{Ctx, Input, Registry, Reply};
 
 pub static DOCS: &[Doc] = &[
@@ -49,9 +50,6 @@ pub static DOCS: &[Doc] = &[
         ..DOC
     },
 ];
-
-/// The `docs` kind of blocked IPs (keyed by the address's canonical text).
-pub const ANOMALY_BLOCK: &str = "anomaly_block";
 
 pub fn register(reg: &mut Registry) {
     for d in DOCS {
@@ -89,19 +87,20 @@ fn ip_param(input: &Input) -> Result<String, Error> {
 
 async fn get_block(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let ip = ip_param(&input)?;
-    match docs::get(ctx.db(), ctx.tenant_id(), ANOMALY_BLOCK, &ip).await? {
-        Some(_) => Ok(Reply {
+    if throttle::ip_blocked(ctx.db(), ctx.tenant_id(), &ip).await? {
+        Ok(Reply {
             status: Some(200),
             body: None,
             ..Reply::empty()
-        }),
-        None => Err(Error::NotFound("Not Found".into())),
+        })
+    } else {
+        Err(Error::NotFound("Not Found".into()))
     }
 }
 
 async fn delete_block(ctx: Ctx, input: Input) -> Result<Reply, Error> {
     let ip = ip_param(&input)?;
-    docs::delete(ctx.db(), ctx.tenant_id(), ANOMALY_BLOCK, &ip).await?;
+    throttle::unblock_ip(ctx.db(), ctx.tenant_id(), &ip).await?;
     Ok(Reply::empty())
 }
 

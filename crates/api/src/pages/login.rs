@@ -169,6 +169,11 @@ async fn submit_inner(
     let user = match login::verify_password(state, &creds).await? {
         Ok(u) => u,
         Err(failure) => {
+            let status = if failure == LoginFailure::IpThrottled {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let msg = match failure {
                 LoginFailure::WrongCredentials => WRONG.to_owned(),
                 LoginFailure::Blocked => "user is blocked".to_owned(),
@@ -176,17 +181,10 @@ async fn submit_inner(
                     "Your account has been blocked after multiple consecutive login attempts."
                         .to_owned()
                 }
+                LoginFailure::IpThrottled => failure.description(),
                 LoginFailure::NoConnection(_) => SOMETHING.to_owned(),
             };
-            return render(
-                state,
-                tenant,
-                &tx,
-                StatusCode::BAD_REQUEST,
-                &f.username,
-                Some(&msg),
-            )
-            .await;
+            return render(state, tenant, &tx, status, &f.username, Some(&msg)).await;
         }
     };
     logged_in(state, tenant, headers, device, &tx, &user, "pwd").await

@@ -31,6 +31,11 @@ fn failure(f: LoginFailure) -> OAuthError {
             "too_many_attempts",
             "Your account has been blocked after multiple consecutive login attempts. We've sent you an email with instructions on how to unblock it.",
         ),
+        LoginFailure::IpThrottled => OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            f.description(),
+        ),
         LoginFailure::NoConnection(m) => OAuthError::invalid_request(m),
     }
 }
