@@ -304,6 +304,8 @@ async fn brute_force_blocks_a_user_for_an_ip_after_max_attempts() {
     for b in backends() {
         let s = spawn_on(&b).await;
         let t = s.mgmt_token().await;
+        let sink = SmtpSink::start().await;
+        provider(&s, &t, &sink).await;
         let x = setup(&s, &t, "bf-db", "bob@example.com", json!({})).await;
         for i in 0..10 {
             let (st, v) = realm_login(
@@ -322,8 +324,62 @@ async fn brute_force_blocks_a_user_for_an_ip_after_max_attempts() {
         assert_eq!(st, 429, "{v}");
         assert_eq!(v["error"], "too_many_attempts");
         let types = log_types(&s, &t).await;
-        assert!(types.iter().any(|x| x == "limit_wc"), "{types:?}");
-        // The Management API shows the block, and lifting it lets the user in again.
+        // Logged when the block starts and for the refused attempt.
+        assert_eq!(
+            types.iter().filter(|x| *x == "limit_wc").count(),
+            2,
+            "{types:?}"
+        );
+        // The user_notification shield (on by default) mails the user once, with a link that
+        // lifts the block.
+        let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+        let mail = mails
+            .iter()
+            .find(|m| m.subject() == "Your account has been blocked")
+            .expect("the blocked_account mail");
+        assert!(mail.body().contains("127.0.0.1"), "{}", mail.body());
+        let link = mail.link("/u/unblock?ticket=").expect("unblock link");
+        let page = s.http.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let ticket = url::Url::parse(&link)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "ticket")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let form = [("ticket", ticket.as_str())];
+        let done = s
+            .http
+            .post(format!("{}/u/unblock", s.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+        let (st, v) = realm_login(&s, &x, "bf-db", "bob@example.com", PASSWORD, "openid").await;
+        assert_eq!(st, 200, "{v}");
+        // The link works once.
+        let again = s
+            .http
+            .post(format!("{}/u/unblock", s.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 400);
+        assert_eq!(sink.mails().await.len(), 1);
+        // Blocked again; the Management API shows the block, and lifting it lets the user in.
+        for _ in 0..10 {
+            realm_login(
+                &s,
+                &x,
+                "bf-db",
+                "bob@example.com",
+                "wrong-password",
+                "openid",
+            )
+            .await;
+        }
         let (st, v) = call(
             &s,
             &t,

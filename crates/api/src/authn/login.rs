@@ -161,8 +161,7 @@ fn block_threshold(settings: &Value, ip: Option<&str>) -> Option<i64> {
     if settings.get("enabled").and_then(Value::as_bool) != Some(true) {
         return None;
     }
-    let shields = settings.get("shields").and_then(Value::as_array)?;
-    if !shields.iter().any(|s| s.as_str() == Some("block")) {
+    if !has_shield(settings, "block") {
         return None;
     }
     if allow_listed(settings, ip) {
@@ -175,6 +174,13 @@ fn block_threshold(settings: &Value, ip: Option<&str>) -> Option<i64> {
             .filter(|n| *n > 0)
             .unwrap_or(10),
     )
+}
+
+fn has_shield(settings: &Value, shield: &str) -> bool {
+    settings
+        .get("shields")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(shield)))
 }
 
 pub(crate) fn allow_listed(settings: &Value, ip: &str) -> bool {
@@ -300,13 +306,24 @@ pub async fn verify_password(
         if let (Some(ip), Some(limit)) = (c.ip, threshold) {
             let now = time::now();
             let user_id = user.user_id.as_str();
-            let (_, blocked) = atomically(|| async {
+            let notify = has_shield(&settings, "user_notification");
+            let issuer = c.tenant.issuer.as_str();
+            let (blocked, mailed) = atomically(|| async {
                 let tx = db.begin().await?;
-                let r = grants::record_failure(&tx, tenant, user_id, ip, limit, &now).await?;
+                let (failures, blocked) =
+                    grants::record_failure(&tx, tenant, user_id, ip, limit, &now).await?;
+                // The failure that reaches the threshold (exactly one) notifies the user.
+                let starts = blocked && failures == limit;
+                let mailed = starts
+                    && notify
+                    && crate::mgmt::tickets::notify_blocked(&tx, tenant, issuer, &user, ip).await?;
                 tx.commit().await?;
-                Ok::<_, Error>(r)
+                Ok::<_, Error>((starts, mailed))
             })
             .await?;
+            if mailed {
+                state.worker.wake(crate::email::KIND);
+            }
             blocked_now = blocked;
         }
         let f = LoginFailure::WrongCredentials;

@@ -61,6 +61,14 @@ fn default_template(name: &str) -> Option<(&'static str, &'static str)> {
              <p>If you didn't request a password reset, you can ignore this e-mail.</p>\
              <p>Thanks!<br>{{ friendly_name | default: tenant }}</p></body></html>",
         ),
+        "blocked_account" => (
+            "Your account has been blocked",
+            "<html><body><p>Hello {{ user.name | default: user.email }},</p>\
+             <p>Your account was blocked after too many failed login attempts from the IP address {{ user.source_ip }}.</p>\
+             <p><a href=\"{{ url }}\">Unblock my account</a></p>\
+             <p>If these attempts were not yours, change your password after unblocking.</p>\
+             <p>{{ friendly_name | default: tenant }}</p></body></html>",
+        ),
         "welcome_email" => (
             "Welcome to {{ friendly_name | default: tenant }}",
             "<html><body><p>Welcome {{ user.name | default: user.email }}!</p>\

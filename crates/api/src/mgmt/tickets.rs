@@ -36,12 +36,15 @@ use crate::{
 
 pub const EMAIL_VERIFICATION: &str = "email_verification";
 pub const PASSWORD_CHANGE: &str = "password_change";
+/// The link of the `blocked_account` e-mail: lifts a brute-force block.
+pub const ACCOUNT_UNBLOCK: &str = "account_unblock";
 
 /// Auth0's default lifetime of a ticket: 5 days.
 pub const DEFAULT_TTL_SECS: i64 = 432_000;
 
 const VERIFY_PATH: &str = "/u/email-verification";
 const RESET_PATH: &str = "/u/reset-verify";
+const UNBLOCK_PATH: &str = "/u/unblock";
 
 pub fn register(reg: &mut Registry) {
     reg.add(Op::PostEmailVerification, post_email_verification);
@@ -52,6 +55,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(VERIFY_PATH, get(show_verify).post(do_verify))
         .route(RESET_PATH, get(show_reset).post(do_reset))
+        .route(UNBLOCK_PATH, get(show_unblock).post(do_unblock))
 }
 
 /// Stores a new ticket and returns its link.
@@ -76,10 +80,10 @@ pub async fn create(
         created_at: time::now(),
     };
     jobs::insert_ticket(x, tenant, &row).await?;
-    let path = if kind == PASSWORD_CHANGE {
-        RESET_PATH
-    } else {
-        VERIFY_PATH
+    let path = match kind {
+        PASSWORD_CHANGE => RESET_PATH,
+        ACCOUNT_UNBLOCK => UNBLOCK_PATH,
+        _ => VERIFY_PATH,
     };
     Ok(format!(
         "{}{}?ticket={token}#",
@@ -411,6 +415,108 @@ async fn do_verify(
             })
         }
         Ok(None) => invalid(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// The `blocked_account` e-mail of a user whom brute-force protection just blocked for `ip`
+/// (its `user_notification` shield), with a link that lifts the block; queued in the caller's
+/// transaction. Nothing when the user has no e-mail or the tenant switched the template off.
+pub async fn notify_blocked(
+    tx: &gatehouse_store::Tx,
+    tenant: &str,
+    issuer: &str,
+    user: &users::UserRow,
+    ip: &str,
+) -> Result<bool, Error> {
+    let Some(email) = user.email.as_deref() else {
+        return Ok(false);
+    };
+    let template = crate::email::template(tx, tenant, "blocked_account").await?;
+    if crate::email::disabled(template.as_ref()) {
+        return Ok(false);
+    }
+    let url = create(
+        tx,
+        tenant,
+        issuer,
+        ACCOUNT_UNBLOCK,
+        &user.user_id,
+        json!({}),
+        None,
+    )
+    .await?;
+    let mut user_vars = crate::email::user_vars(user);
+    if let Value::Object(m) = &mut user_vars {
+        m.insert("source_ip".into(), json!(ip));
+    }
+    let vars = crate::email::variables(tx, tenant, json!({"user": user_vars, "url": url})).await?;
+    match crate::email::render("blocked_account", template.as_ref(), email, &vars)? {
+        Some(msg) => {
+            crate::email::enqueue(tx, tenant, &msg).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+async fn show_unblock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TicketQuery>,
+) -> Response {
+    let tenant = tenant_of(&state, &headers);
+    match usable(&state, &tenant.id, &q.ticket, ACCOUNT_UNBLOCK).await {
+        Ok(Some(_)) => page(
+            StatusCode::OK,
+            "Unblock your account",
+            &form(
+                UNBLOCK_PATH,
+                &q.ticket,
+                "<p>Your account was blocked after too many failed login attempts.</p>",
+                "Unblock my account",
+            ),
+        ),
+        Ok(None) => invalid(),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn do_unblock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<TicketQuery>,
+) -> Response {
+    let tenant = tenant_of(&state, &headers);
+    let tenant = tenant.id.as_str();
+    let db = &state.db;
+    let token_hash = secret::sha256_hex(&f.ticket);
+    let result = atomically(|| {
+        let token_hash = token_hash.clone();
+        async move {
+            let tx = db.begin().await?;
+            let Some(ticket) = jobs::find_ticket(&tx, tenant, &token_hash).await? else {
+                return Ok(false);
+            };
+            if ticket.kind != ACCOUNT_UNBLOCK
+                || !jobs::consume_ticket(&tx, tenant, &token_hash, time::unix_now(), &time::now())
+                    .await?
+            {
+                return Ok(false);
+            }
+            gatehouse_store::grants::unblock(&tx, tenant, &ticket.user_id).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(true)
+        }
+    })
+    .await;
+    match result {
+        Ok(true) => page(
+            StatusCode::OK,
+            "Account unblocked",
+            "<p>Your account was unblocked. You can log in again.</p>",
+        ),
+        Ok(false) => invalid(),
         Err(e) => internal(&e),
     }
 }
