@@ -566,6 +566,12 @@ async fn suspicious_ip_throttling_refuses_an_ip_after_too_many_failures() {
         }
         let (st, v) = realm_login(&s, &x, "sit-db", "dee@example.com", PASSWORD, "openid").await;
         assert_eq!(st, 200, "{v}");
+        // Today's stats: the two successful logins and the four users created.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (st, v) = call(&s, &t, Method::GET, "/stats/daily", None).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v[0]["logins"], 2, "{v}");
+        assert_eq!(v[0]["signups"], 4, "{v}");
     }
 }
 

@@ -375,6 +375,34 @@ fn column(field: &str) -> Option<&'static str> {
     }
 }
 
+/// Successful logins (`s`: the hosted pages; `sepft`: the password grants) per day
+/// (`YYYY-MM-DD`) dated in [from, until): (day, count, first, last), ascending.
+pub async fn logins_by_day(
+    x: &impl Exec,
+    tenant: &str,
+    from: &str,
+    until: &str,
+) -> DbResult<Vec<(String, i64, String, String)>> {
+    let rows = x
+        .query(
+            "SELECT substr(date, 1, 10) AS day, COUNT(*) AS n, MIN(date) AS first, MAX(date) AS last \
+             FROM logs WHERE tenant_id = $1 AND type IN ('s', 'sepft') AND date >= $2 AND date < $3 \
+             GROUP BY substr(date, 1, 10) ORDER BY day",
+            crate::params![tenant, from, until],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.text("day")?,
+                r.i64("n")?,
+                r.text("first")?,
+                r.text("last")?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,9 @@
 //! - Anomaly blocks: IPs that suspicious IP throttling refuses now ([`crate::authn::throttle`]);
 //!   a read answers 200 (no body) for a blocked IP, 404 otherwise (recorded: go-auth0
 //!   TestAnomaly_CheckIP), a delete forgets the address's attempts and always answers 204.
-//! - Stats: counted from the users table. Gatehouse has no login flow that records logins yet,
-//!   so daily `logins` (and `leaked_passwords`) are 0; `signups` are the users created that day.
+//! - Stats: `signups` are the users created that day, `logins` the successful logins the tenant's
+//!   log holds for it (hosted pages and password grants; as far back as logs are kept);
+//!   `leaked_passwords` stay 0 (breached-password detection has no feed here).
 
 use std::net::IpAddr;
 
@@ -137,14 +138,38 @@ async fn daily(ctx: Ctx, input: Input) -> Result<Reply, Error> {
         Some(d) => d.next_day().map_or_else(|| "9999".to_owned(), midnight),
         None => "9999".to_owned(),
     };
-    let days = users::created_by_day(ctx.db(), ctx.tenant_id(), &from, &until).await?;
+    let (db, tenant) = (ctx.db(), ctx.tenant_id());
+    // day -> (logins, signups, first activity, last activity)
+    let mut days: std::collections::BTreeMap<String, (i64, i64, String, String)> =
+        std::collections::BTreeMap::new();
+    let mut add = |d: String, logins: i64, signups: i64, first: String, last: String| {
+        let e = days
+            .entry(d)
+            .or_insert_with(|| (0, 0, first.clone(), last.clone()));
+        e.0 += logins;
+        e.1 += signups;
+        if first < e.2 {
+            e.2 = first;
+        }
+        if last > e.3 {
+            e.3 = last;
+        }
+    };
+    for (d, n, first, last) in users::created_by_day(db, tenant, &from, &until).await? {
+        add(d, 0, n, first, last);
+    }
+    for (d, n, first, last) in
+        gatehouse_store::logs::logins_by_day(db, tenant, &from, &until).await?
+    {
+        add(d, n, 0, first, last);
+    }
     let items: Vec<Value> = days
         .into_iter()
-        .map(|(d, n, first, last)| {
+        .map(|(d, (logins, signups, first, last))| {
             json!({
                 "date": format!("{d}T00:00:00.000Z"),
-                "logins": 0,
-                "signups": n,
+                "logins": logins,
+                "signups": signups,
                 "leaked_passwords": 0,
                 "updated_at": last,
                 "created_at": first,
