@@ -590,6 +590,29 @@ async fn mfa_api_enrolls_otp_and_email_and_challenges() {
         // The code is single-use.
         let (st, _) = oob_grant(code).await;
         assert_eq!(st, 403);
+
+        // Codes in flight are limited: the mailbox is not a target.
+        let mfa = mfa_token(&s, &x, "bo@example.com").await;
+        let challenge = json!({"client_id": x.client_id, "client_secret": x.secret,
+                               "mfa_token": mfa, "challenge_type": "oob",
+                               "authenticator_id": m["id"]});
+        for i in 0..5 {
+            let (st, v) = mfa_call(
+                &s,
+                Method::POST,
+                "/mfa/challenge",
+                None,
+                Some(challenge.clone()),
+            )
+            .await;
+            assert_eq!(st, 200, "challenge {i}: {v}");
+        }
+        let (st, v) = mfa_call(&s, Method::POST, "/mfa/challenge", None, Some(challenge)).await;
+        assert_eq!(
+            (st, v["error"].clone()),
+            (429, json!("too_many_requests")),
+            "{v}"
+        );
     }
 }
 
