@@ -27,31 +27,14 @@ use serde_json::{Map, Value, json};
 
 use gatehouse_core::{Error, time};
 use gatehouse_spec::Op;
-use gatehouse_store::{docs, tenants::SETTINGS_ID};
-
-use gatehouse_store::Transient;
+use gatehouse_store::{Transient, docs, tenants::SETTINGS_ID};
 
 use super::{DOC, Doc, Merge, merge, without_nulls};
 use crate::{
+    mfa::{FACTOR_KIND, FACTORS, POLICIES_KIND},
     spine::{self, Ctx, Input, Registry, Reply, auth},
     state::AppState,
 };
-
-/// The docs kinds of the factors and the policies (read by the MFA core and the login pages).
-pub const FACTOR_KIND: &str = "guardian_factor";
-pub const POLICIES_KIND: &str = "guardian_policies";
-
-/// Auth0's factors, in the order `GET /guardian/factors` lists them.
-pub const FACTORS: &[&str] = &[
-    "sms",
-    "push-notification",
-    "otp",
-    "email",
-    "duo",
-    "webauthn-roaming",
-    "webauthn-platform",
-    "recovery-code",
-];
 
 const MESSAGE_TYPES_KIND: &str = "guardian_phone_message_types";
 const PHONE_PROVIDER_KIND: &str = "guardian_phone_selected_provider";
@@ -429,10 +412,20 @@ mod tests {
     }
 
     #[test]
-    fn every_factor_once() {
-        let mut names = FACTORS.to_vec();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), 8);
+    fn factors_in_auth0s_order() {
+        // As every recorded GET /guardian/factors lists them.
+        assert_eq!(
+            FACTORS,
+            [
+                "sms",
+                "push-notification",
+                "otp",
+                "email",
+                "duo",
+                "webauthn-roaming",
+                "webauthn-platform",
+                "recovery-code"
+            ]
+        );
     }
 }
