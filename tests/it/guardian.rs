@@ -12,18 +12,23 @@ use serde_json::{Value, json};
 
 use crate::jobs::provider;
 
-/// A database user (with `email`, when given); its id.
+/// A database user with `email` (`None`: a passwordless SMS user, who has no address); its id.
 async fn user(s: &TestServer, t: &str, email: Option<&str>) -> String {
-    let body =
-        json!({"name": "mfa-db", "strategy": "auth0", "options": {"passwordPolicy": "none"}});
-    let (st, c) = call(s, t, Method::POST, "/connections", Some(body)).await;
-    assert!(st == 201 || st == 409, "{c}");
-    let body = match email {
-        Some(e) => json!({"connection": "mfa-db", "email": e, "password": "x-Passw0rd!-long"}),
-        None => {
-            json!({"connection": "mfa-db", "phone_number": "+15550100", "password": "x-Passw0rd!-long"})
-        }
+    let (name, strategy, body) = match email {
+        Some(e) => (
+            "mfa-db",
+            "auth0",
+            json!({"connection": "mfa-db", "email": e, "password": "x-Passw0rd!-long"}),
+        ),
+        None => (
+            "sms",
+            "sms",
+            json!({"connection": "sms", "phone_number": "+15550100"}),
+        ),
     };
+    let conn = json!({"name": name, "strategy": strategy, "options": {"passwordPolicy": "none"}});
+    let (st, c) = call(s, t, Method::POST, "/connections", Some(conn)).await;
+    assert!(st == 201 || st == 409, "{c}");
     let (st, u) = call(s, t, Method::POST, "/users", Some(body)).await;
     assert_eq!(st, 201, "{u}");
     u["user_id"].as_str().unwrap().to_owned()
