@@ -291,6 +291,26 @@ async fn enrollments_get_and_delete() {
             json!({"id": "phone|dev_Ph0neXy9", "status": "pending", "phone_number": "+15550123"})
         );
 
+        // ... or with Auth0's prefix for a phone.
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/guardian/enrollments/sms%7Cdev_Ph0neXy9",
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["id"], "phone|dev_Ph0neXy9");
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/guardian/enrollments/email%7Cdev_Ph0neXy9",
+            None,
+        )
+        .await;
+        assert_eq!(st, 404, "not an e-mail enrollment");
         let (st, v) = call(
             &s,
             &t,
