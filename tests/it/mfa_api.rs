@@ -436,6 +436,38 @@ async fn mfa_api_enrolls_otp_and_email_and_challenges() {
         assert_eq!((st, v.clone()), (200, json!([])), "{v}");
         let (st, _) = mfa_call(&s, Method::GET, "/mfa/authenticators", Some("nope"), None).await;
         assert_eq!(st, 401);
+        // Hostile input: Auth0-shaped 4xx, never a 500 (on PostgreSQL too).
+        let (st, _) = mfa_call(
+            &s,
+            Method::DELETE,
+            "/mfa/authenticators/totp%7C%00",
+            Some(&mfa),
+            None,
+        )
+        .await;
+        assert_eq!(st, 404);
+        let res = s
+            .http
+            .post(format!("{}/mfa/associate", s.url))
+            .bearer_auth(&mfa)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        let (st, v) = mfa_call(&s, Method::POST, "/mfa/challenge", None, Some(json!({}))).await;
+        assert_eq!(st, 400, "{v}");
+        let (st, v) = mfa_call(
+            &s,
+            Method::POST,
+            "/mfa/challenge",
+            None,
+            Some(json!({"client_id": x.client_id, "client_secret": x.secret,
+                        "mfa_token": "x\u{0}y", "challenge_type": ["otp", 5]})),
+        )
+        .await;
+        assert!(st == 400 || st == 403, "{st} {v}");
 
         // Associate an authenticator app: secret, barcode, the first recovery code.
         let (st, v) = mfa_call(
@@ -590,6 +622,29 @@ async fn mfa_api_enrolls_otp_and_email_and_challenges() {
         // The code is single-use.
         let (st, _) = oob_grant(code).await;
         assert_eq!(st, 403);
+
+        // Codes in flight are limited: the mailbox is not a target.
+        let mfa = mfa_token(&s, &x, "bo@example.com").await;
+        let challenge = json!({"client_id": x.client_id, "client_secret": x.secret,
+                               "mfa_token": mfa, "challenge_type": "oob",
+                               "authenticator_id": m["id"]});
+        for i in 0..5 {
+            let (st, v) = mfa_call(
+                &s,
+                Method::POST,
+                "/mfa/challenge",
+                None,
+                Some(challenge.clone()),
+            )
+            .await;
+            assert_eq!(st, 200, "challenge {i}: {v}");
+        }
+        let (st, v) = mfa_call(&s, Method::POST, "/mfa/challenge", None, Some(challenge)).await;
+        assert_eq!(
+            (st, v["error"].clone()),
+            (429, json!("too_many_requests")),
+            "{v}"
+        );
     }
 }
 
