@@ -177,8 +177,8 @@ async fn world(s: &TestServer, t: &str) -> World {
         json!({"default_directory": "Username-Password-Authentication"}),
     )
     .await;
-    // The MFA cassettes' user, and the Guardian factors they use (no policy: only users who
-    // enrolled a factor are asked for it, so the other cassettes' user logs in as before).
+    // The MFA cassettes' user, and the Guardian factors they use (the policy is set around
+    // each MFA cassette's own login: see mfa_seed).
     ok(
         s,
         t,
@@ -293,23 +293,17 @@ async fn mfa_seed(
     use crate::mfa_api::{SEED, SEED_B32, totp};
     let db = gatehouse_store::Db::connect(&s.db.url).await.unwrap();
     let now = gatehouse_core::time::now();
-    if seed == "mfa_enroll" {
-        // No factor yet: a policy asks for MFA at this login only.
-        let put = |p: Value| {
-            let (db, now) = (&db, now.clone());
-            async move {
-                gatehouse_store::docs::put(
-                    db,
-                    "default",
-                    "guardian_policies",
-                    "settings",
-                    &p,
-                    &now,
-                )
+    // The policy asks for MFA at this login only (the other cassettes' user logs in as before).
+    let put = |p: Value| {
+        let (db, now) = (&db, now.clone());
+        async move {
+            gatehouse_store::docs::put(db, "default", "guardian_policies", "settings", &p, &now)
                 .await
                 .unwrap();
-            }
-        };
+        }
+    };
+    if seed == "mfa_enroll" {
+        // No factor yet.
         put(json!(["all-applications"])).await;
         let tok = mfa_login(s, client).await;
         put(json!([])).await;
@@ -347,7 +341,9 @@ async fn mfa_seed(
     };
     subs.push(("totp|dev_id".into(), totp_id));
     subs.push(("853860".into(), totp(SEED, 0)));
+    put(json!(["all-applications"])).await;
     let tok = mfa_login(s, client).await;
+    put(json!([])).await;
     match seed {
         "mfa_recovery" => {
             let v = ok(

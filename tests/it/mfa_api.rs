@@ -187,7 +187,11 @@ async fn totp_blocks_password_alone_and_mfa_otp_completes() {
         assert!(m["id"].as_str().unwrap().starts_with("totp|dev_"), "{m}");
         assert!(!m.to_string().contains(SEED_B32), "{m}");
 
-        // Now the password alone gets no tokens.
+        // Under no policy (Auth0's "Never") an enrolled user is not asked either.
+        let (st, v) = password(&s, &x, "ann@example.com").await;
+        assert_eq!(st, 200, "{v}");
+        // With the policy, the password alone gets no tokens.
+        guardian(&s, &[], json!(["all-applications"])).await;
         let mfa = mfa_token(&s, &x, "ann@example.com").await;
 
         // A wrong code, a missing one: Auth0's errors.
@@ -281,7 +285,7 @@ async fn repeated_wrong_codes_lock_the_authenticator() {
             json!({"default_directory": "lock-db"}),
         )
         .await;
-        guardian(&s, &["otp"], json!([])).await;
+        guardian(&s, &["otp"], json!(["all-applications"])).await;
         let path = format!("/users/{}/authentication-methods", x.user_id);
         let (st, _) = call(
             &s,
@@ -329,7 +333,7 @@ async fn recovery_codes_work_once_and_are_replaced() {
             json!({"default_directory": "rc-db"}),
         )
         .await;
-        guardian(&s, &["otp", "recovery-code"], json!([])).await;
+        guardian(&s, &["otp", "recovery-code"], json!(["all-applications"])).await;
         let path = format!("/users/{}/authentication-methods", x.user_id);
         call(
             &s,
@@ -662,7 +666,7 @@ async fn users_authentication_methods_round_trip() {
             json!({"default_directory": "am-db"}),
         )
         .await;
-        guardian(&s, &["otp", "email", "sms"], json!([])).await;
+        guardian(&s, &["otp", "email", "sms"], json!(["all-applications"])).await;
         let base = format!("/users/{}/authentication-methods", x.user_id);
         let (st, v) = call(&s, &t, Method::GET, &base, None).await;
         assert_eq!((st, v), (200, json!([])));
@@ -758,7 +762,8 @@ async fn users_authentication_methods_round_trip() {
             "{e}"
         );
 
-        // The user now needs MFA; removing the TOTP provider and the rest lifts it.
+        // The user needs MFA (the policy); removing the TOTP provider and the rest leaves them
+        // to enroll again, and only dropping the policy lifts it.
         let (st, _) = password(&s, &x, "am@example.com").await;
         assert_eq!(st, 403);
         let (st, _) = call(
@@ -779,6 +784,9 @@ async fn users_authentication_methods_round_trip() {
         assert_eq!(st, 204);
         let (_, list) = call(&s, &t, Method::GET, &base, None).await;
         assert_eq!(list, json!([]));
+        let (st, v) = password(&s, &x, "am@example.com").await;
+        assert_eq!(st, 403, "{v}");
+        guardian(&s, &[], json!([])).await;
         let (st, v) = password(&s, &x, "am@example.com").await;
         assert_eq!(st, 200, "{v}");
 
