@@ -24,6 +24,7 @@ mod keys;
 mod login;
 mod login_admin;
 mod login_pages;
+mod mfa_pages;
 mod logs;
 mod network_acls;
 mod organizations;
