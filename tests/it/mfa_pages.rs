@@ -21,9 +21,16 @@ async fn enable(s: &TestServer, factors: &[&str], policy: bool) {
     let db = Db::connect(&s.db.url).await.unwrap();
     let now = gatehouse_core::time::now();
     for f in factors {
-        docs::put(&db, T, "guardian_factor", f, &json!({"enabled": true}), &now)
-            .await
-            .unwrap();
+        docs::put(
+            &db,
+            T,
+            "guardian_factor",
+            f,
+            &json!({"enabled": true}),
+            &now,
+        )
+        .await
+        .unwrap();
     }
     let p = if policy {
         json!(["all-applications"])
@@ -70,7 +77,10 @@ pub fn totp(secret_b32: &str, offset: i64) -> String {
 /// The text of the element `id` (`<code id="…">text</code>`).
 fn text_of(body: &str, id: &str) -> String {
     let needle = format!("id=\"{id}\">");
-    let i = body.find(&needle).unwrap_or_else(|| panic!("no #{id} in {body}")) + needle.len();
+    let i = body
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no #{id} in {body}"))
+        + needle.len();
     body[i..].split('<').next().unwrap().trim().to_owned()
 }
 
@@ -79,7 +89,13 @@ fn path_of(loc: &str) -> String {
 }
 
 /// Posts the page's form (state and csrf from it) with `fields`.
-async fn submit(s: &TestServer, br: &Browser, page: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
+async fn submit(
+    s: &TestServer,
+    br: &Browser,
+    page: &Page,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Page {
     let state = hidden(&page.body, "state");
     let csrf = hidden(&page.body, "csrf");
     let mut form = vec![("state", state.as_str()), ("csrf", csrf.as_str())];
@@ -120,8 +136,21 @@ const USER: &str = "alice@example.com";
 const PASSWORD: &str = "Passw0rd!-alice";
 
 /// Password accepted, the MFA step next: its page.
-async fn password_then(s: &TestServer, br: &Browser, a: &App, extra: &[(&str, &str)], path: &str) -> Page {
-    let p = login(s, br, &authorize_url(s, &a.client_id, extra), USER, PASSWORD).await;
+async fn password_then(
+    s: &TestServer,
+    br: &Browser,
+    a: &App,
+    extra: &[(&str, &str)],
+    path: &str,
+) -> Page {
+    let p = login(
+        s,
+        br,
+        &authorize_url(s, &a.client_id, extra),
+        USER,
+        PASSWORD,
+    )
+    .await;
     assert_eq!(p.status, 302, "{}", p.body);
     let loc = p.location.clone().unwrap();
     assert_eq!(path_of(&loc), path, "{loc}");
@@ -153,50 +182,109 @@ async fn totp_is_required_after_the_password() {
         let secret = text_of(&page.body, "secret");
         assert_eq!(base32_decode(&secret).len(), 20, "{secret}");
         // A reload shows the same secret (one enrollment in progress).
-        let again = br.get(&format!("{}/u/mfa-otp-enrollment?state={}", s.url, hidden(&page.body, "state"))).await;
+        let again = br
+            .get(&format!(
+                "{}/u/mfa-otp-enrollment?state={}",
+                s.url,
+                hidden(&page.body, "state")
+            ))
+            .await;
         assert_eq!(text_of(&again.body, "secret"), secret);
         let page = again;
         // Wrong codes: Auth0's messages, no session.
-        let p = submit(&s, &br, &page, "/u/mfa-otp-enrollment", &[("code", "12345")]).await;
+        let p = submit(
+            &s,
+            &br,
+            &page,
+            "/u/mfa-otp-enrollment",
+            &[("code", "12345")],
+        )
+        .await;
         assert_eq!(p.status, 400);
-        assert!(p.body.contains("OTP Code must have 6 numeric characters"), "{}", p.body);
-        let wrong = if totp(&secret, 0) == "000000" { "111111" } else { "000000" };
+        assert!(
+            p.body.contains("OTP Code must have 6 numeric characters"),
+            "{}",
+            p.body
+        );
+        let wrong = if totp(&secret, 0) == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
         let p = submit(&s, &br, &p, "/u/mfa-otp-enrollment", &[("code", wrong)]).await;
         assert_eq!(p.status, 400);
-        assert!(p.body.contains("The code you entered is invalid"), "{}", p.body);
+        assert!(
+            p.body.contains("The code you entered is invalid"),
+            "{}",
+            p.body
+        );
         assert!(br.cookie("gh_session").is_none());
         // A forged CSRF token is refused.
         let forged = br
             .post(
                 &format!("{}/u/mfa-otp-enrollment", s.url),
-                &[("state", &hidden(&p.body, "state")), ("csrf", "forged"), ("code", &totp(&secret, 0))],
+                &[
+                    ("state", &hidden(&p.body, "state")),
+                    ("csrf", "forged"),
+                    ("code", &totp(&secret, 0)),
+                ],
             )
             .await;
         assert_eq!(forged.status, 403, "{}", forged.body);
         // The right code: the recovery code, shown once; still no session.
-        let p = submit(&s, &br, &p, "/u/mfa-otp-enrollment", &[("code", &totp(&secret, 0))]).await;
+        let p = submit(
+            &s,
+            &br,
+            &p,
+            "/u/mfa-otp-enrollment",
+            &[("code", &totp(&secret, 0))],
+        )
+        .await;
         assert_eq!(p.status, 200, "{}", p.body);
         assert!(p.body.contains("Almost There!"));
         let recovery = text_of(&p.body, "recovery-code");
         assert!(recovery.len() >= 20, "{recovery}");
         assert!(br.cookie("gh_session").is_none());
-        let reload = br.get(&format!("{}/u/mfa-recovery-code-enrollment?state={}", s.url, hidden(&p.body, "state"))).await;
+        let reload = br
+            .get(&format!(
+                "{}/u/mfa-recovery-code-enrollment?state={}",
+                s.url,
+                hidden(&p.body, "state")
+            ))
+            .await;
         assert!(!reload.body.contains(&recovery));
-        let done = submit(&s, &br, &p, "/u/mfa-recovery-code-enrollment", &[("saved", "yes")]).await;
+        let done = submit(
+            &s,
+            &br,
+            &p,
+            "/u/mfa-recovery-code-enrollment",
+            &[("saved", "yes")],
+        )
+        .await;
         assert_eq!(done.status, 302, "{}", done.body);
         let loc = done.location.unwrap();
         assert!(loc.starts_with(CALLBACK), "{loc}");
         assert!(br.cookie("gh_session").is_some());
         let tokens = exchange(&s, &a, &param(&loc, "code").unwrap(), &verifier).await;
         let id = claims(tokens["id_token"].as_str().unwrap());
-        assert!(id["amr"].as_array().unwrap().contains(&json!("mfa")), "{id}");
+        assert!(
+            id["amr"].as_array().unwrap().contains(&json!("mfa")),
+            "{id}"
+        );
 
         // 2. SSO: a session that passed MFA is not asked again.
         let p = br.get(&authorize_url(&s, &a.client_id, &pk)).await;
         assert_eq!(p.status, 302);
         assert!(p.location.unwrap().starts_with(CALLBACK));
         // prompt=login: password and second factor again.
-        let p = login(&s, &br, &authorize_url(&s, &a.client_id, &[("prompt", "login")]), USER, PASSWORD).await;
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[("prompt", "login")]),
+            USER,
+            PASSWORD,
+        )
+        .await;
         assert_eq!(path_of(&p.location.unwrap()), "/u/mfa-otp-challenge");
 
         // 3. Another browser: the password alone gives no code and no session.
@@ -204,13 +292,32 @@ async fn totp_is_required_after_the_password() {
         let page = password_then(&s, &br2, &a, &pk, "/u/mfa-otp-challenge").await;
         assert!(page.body.contains("Verify Your Identity"));
         assert!(page.body.contains("Use a recovery code"));
-        let p = br2.get(&authorize_url(&s, &a.client_id, &[("prompt", "none")])).await;
-        assert_eq!(param(&p.location.unwrap(), "error").as_deref(), Some("login_required"));
+        let p = br2
+            .get(&authorize_url(&s, &a.client_id, &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            param(&p.location.unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
         // The code already used (its time step) is refused; the next step's is accepted.
-        let p = submit(&s, &br2, &page, "/u/mfa-otp-challenge", &[("code", &totp(&secret, 0))]).await;
+        let p = submit(
+            &s,
+            &br2,
+            &page,
+            "/u/mfa-otp-challenge",
+            &[("code", &totp(&secret, 0))],
+        )
+        .await;
         assert_eq!(p.status, 400, "{}", p.body);
         assert!(p.body.contains("The code you entered is invalid"));
-        let p = submit(&s, &br2, &p, "/u/mfa-otp-challenge", &[("code", &totp(&secret, 1))]).await;
+        let p = submit(
+            &s,
+            &br2,
+            &p,
+            "/u/mfa-otp-challenge",
+            &[("code", &totp(&secret, 1))],
+        )
+        .await;
         assert_eq!(p.status, 302, "{}", p.body);
         let loc = p.location.unwrap();
         assert!(loc.starts_with(CALLBACK), "{loc}");
@@ -220,16 +327,46 @@ async fn totp_is_required_after_the_password() {
         let br3 = Browser::new();
         let page = password_then(&s, &br3, &a, &pk, "/u/mfa-otp-challenge").await;
         let state = hidden(&page.body, "state");
-        let page = br3.get(&format!("{}/u/mfa-recovery-code-challenge?state={state}", s.url)).await;
-        assert!(page.body.contains("Enter your recovery code"), "{}", page.body);
-        let p = submit(&s, &br3, &page, "/u/mfa-recovery-code-challenge", &[("code", "NOTTHECODE0000000000000")]).await;
+        let page = br3
+            .get(&format!(
+                "{}/u/mfa-recovery-code-challenge?state={state}",
+                s.url
+            ))
+            .await;
+        assert!(
+            page.body.contains("Enter your recovery code"),
+            "{}",
+            page.body
+        );
+        let p = submit(
+            &s,
+            &br3,
+            &page,
+            "/u/mfa-recovery-code-challenge",
+            &[("code", "NOTTHECODE0000000000000")],
+        )
+        .await;
         assert_eq!(p.status, 400);
         assert!(p.body.contains("The code you entered is invalid"));
-        let p = submit(&s, &br3, &p, "/u/mfa-recovery-code-challenge", &[("code", &recovery)]).await;
+        let p = submit(
+            &s,
+            &br3,
+            &p,
+            "/u/mfa-recovery-code-challenge",
+            &[("code", &recovery)],
+        )
+        .await;
         assert_eq!(p.status, 200, "{}", p.body);
         let new_code = text_of(&p.body, "recovery-code");
         assert_ne!(new_code, recovery);
-        let done = submit(&s, &br3, &p, "/u/mfa-recovery-code-enrollment", &[("saved", "yes")]).await;
+        let done = submit(
+            &s,
+            &br3,
+            &p,
+            "/u/mfa-recovery-code-enrollment",
+            &[("saved", "yes")],
+        )
+        .await;
         assert_eq!(done.status, 302, "{}", done.body);
         assert!(done.location.unwrap().starts_with(CALLBACK));
         // The used code is no more.
@@ -237,9 +374,19 @@ async fn totp_is_required_after_the_password() {
         let page = password_then(&s, &br4, &a, &[], "/u/mfa-otp-challenge").await;
         let state = hidden(&page.body, "state");
         let page = br4
-            .get(&format!("{}/u/mfa-recovery-code-challenge?state={state}", s.url))
+            .get(&format!(
+                "{}/u/mfa-recovery-code-challenge?state={state}",
+                s.url
+            ))
             .await;
-        let p = submit(&s, &br4, &page, "/u/mfa-recovery-code-challenge", &[("code", &recovery)]).await;
+        let p = submit(
+            &s,
+            &br4,
+            &page,
+            "/u/mfa-recovery-code-challenge",
+            &[("code", &recovery)],
+        )
+        .await;
         assert_eq!(p.status, 400, "{}", p.body);
         assert!(br4.cookie("gh_session").is_none());
     }
@@ -253,7 +400,14 @@ async fn without_factors_the_password_is_enough() {
         let a = app(&s, &t, true).await;
         // No factor enabled: the password is enough.
         let br = Browser::new();
-        let p = login(&s, &br, &authorize_url(&s, &a.client_id, &[]), USER, PASSWORD).await;
+        let p = login(
+            &s,
+            &br,
+            &authorize_url(&s, &a.client_id, &[]),
+            USER,
+            PASSWORD,
+        )
+        .await;
         assert_eq!(p.status, 302);
         assert!(p.location.unwrap().starts_with(CALLBACK));
     }
@@ -296,11 +450,15 @@ async fn enrollment_ticket_page() {
         // Unknown and expired tickets: an error page, never a 500.
         let br = Browser::new();
         for bad in ["nope".to_owned(), ticket(&s, &uid, -10).await] {
-            let p = br.get(&format!("{}/guardian/enroll?ticket={bad}", s.url)).await;
+            let p = br
+                .get(&format!("{}/guardian/enroll?ticket={bad}", s.url))
+                .await;
             assert_eq!(p.status, 400, "{}", p.body);
         }
         let tk = ticket(&s, &uid, 600).await;
-        let page = br.get(&format!("{}/guardian/enroll?ticket={tk}", s.url)).await;
+        let page = br
+            .get(&format!("{}/guardian/enroll?ticket={tk}", s.url))
+            .await;
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(page.body.contains("<svg"));
         let secret = text_of(&page.body, "secret");
@@ -310,8 +468,15 @@ async fn enrollment_ticket_page() {
             let url = format!("{}/guardian/enroll", s.url);
             let tk = tk.clone();
             async move {
-                br.post(&url, &[("ticket", tk.as_str()), ("csrf", csrf.as_str()), ("code", code.as_str())])
-                    .await
+                br.post(
+                    &url,
+                    &[
+                        ("ticket", tk.as_str()),
+                        ("csrf", csrf.as_str()),
+                        ("code", code.as_str()),
+                    ],
+                )
+                .await
             }
         };
         let p = post(totp(&secret, 0), "forged".into()).await;
@@ -323,13 +488,22 @@ async fn enrollment_ticket_page() {
         let p = post(totp(&secret, 0), csrf).await;
         assert_eq!(p.status, 200, "{}", p.body);
         // Used: the link no longer works.
-        let p = br.get(&format!("{}/guardian/enroll?ticket={tk}", s.url)).await;
+        let p = br
+            .get(&format!("{}/guardian/enroll?ticket={tk}", s.url))
+            .await;
         assert_eq!(p.status, 400);
 
         // With no policy, the enrolled user is still asked for the code at login.
         let br = Browser::new();
         let page = password_then(&s, &br, &a, &[], "/u/mfa-otp-challenge").await;
-        let p = submit(&s, &br, &page, "/u/mfa-otp-challenge", &[("code", &totp(&secret, 1))]).await;
+        let p = submit(
+            &s,
+            &br,
+            &page,
+            "/u/mfa-otp-challenge",
+            &[("code", &totp(&secret, 1))],
+        )
+        .await;
         assert_eq!(p.status, 302, "{}", p.body);
         assert!(p.location.unwrap().starts_with(CALLBACK));
     }
@@ -373,7 +547,13 @@ async fn email_code_through_the_tenant_provider() {
 
         let br = Browser::new();
         let page = password_then(&s, &br, &a, &[], "/u/mfa-email-challenge").await;
-        assert!(page.body.contains("We&#x27;ve sent an email with your code to") || page.body.contains("sent an email with your code"), "{}", page.body);
+        assert!(
+            page.body
+                .contains("We&#x27;ve sent an email with your code to")
+                || page.body.contains("sent an email with your code"),
+            "{}",
+            page.body
+        );
         let mut mails = Vec::new();
         for _ in 0..100 {
             mails = sink.mails().await;

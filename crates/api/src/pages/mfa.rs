@@ -86,7 +86,10 @@ pub fn routes() -> Router<AppState> {
             RECOVERY_CHALLENGE,
             get(recovery_challenge).post(recovery_challenge_submit),
         )
-        .route(OTP_ENROLLMENT, get(otp_enrollment).post(otp_enrollment_submit))
+        .route(
+            OTP_ENROLLMENT,
+            get(otp_enrollment).post(otp_enrollment_submit),
+        )
         .route(
             RECOVERY_ENROLLMENT,
             get(recovery_enrollment).post(recovery_enrollment_submit),
@@ -177,7 +180,9 @@ pub fn qr_svg(uri: &str) -> Result<String, Error> {
         .quiet_zone(true)
         .build();
     // Inline in the page: the XML declaration goes.
-    Ok(svg.find("<svg").map_or(svg.clone(), |i| svg[i..].to_owned()))
+    Ok(svg
+        .find("<svg")
+        .map_or(svg.clone(), |i| svg[i..].to_owned()))
 }
 
 /// The factor (`guardian` name) an authenticator type belongs to.
@@ -455,7 +460,16 @@ async fn passed(
     device: &Device<'_>,
     s: &Step,
 ) -> Result<Response, Error> {
-    super::login::logged_in(state, tenant, headers, device, &s.tx, &s.user, &["pwd", "mfa"]).await
+    super::login::logged_in(
+        state,
+        tenant,
+        headers,
+        device,
+        &s.tx,
+        &s.user,
+        &["pwd", "mfa"],
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -1141,8 +1155,14 @@ async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Resul
         return Ok(ticket_invalid(state, tenant).await);
     };
     let Some(code) = six_digits(&f.code) else {
-        return ticket_page(state, tenant, &f.ticket, StatusCode::BAD_REQUEST, Some(BAD_FORMAT))
-            .await;
+        return ticket_page(
+            state,
+            tenant,
+            &f.ticket,
+            StatusCode::BAD_REQUEST,
+            Some(BAD_FORMAT),
+        )
+        .await;
     };
     let v = mfa::verify_totp(state, t, pending, &code).await?;
     if let Some((status, msg)) = verdict_error(&v) {
@@ -1150,10 +1170,11 @@ async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Resul
     }
     // The ticket is consumed and the enrollment confirmed together (one use only).
     let db = &state.db;
+    let hash = hash.as_str();
     let done = gatehouse_store::atomically(|| async move {
         let x = db.begin().await?;
         let now = time::now();
-        if !jobs::consume_ticket(&x, t, &hash, time::unix_now(), &now).await? {
+        if !jobs::consume_ticket(&x, t, hash, time::unix_now(), &now).await? {
             return Ok(false);
         }
         let Some(mut a) = store::find_for_update(&x, t, pending).await? else {
@@ -1163,7 +1184,7 @@ async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Resul
         a.enrolled_at = Some(now.clone());
         a.last_auth_at = Some(now);
         store::update(&x, t, &a).await?;
-        docs::delete(&x, t, ENROLL_STATE_KIND, &hash).await?;
+        docs::delete(&x, t, ENROLL_STATE_KIND, hash).await?;
         x.commit().await?;
         Ok::<_, Error>(true)
     })
@@ -1202,8 +1223,8 @@ mod tests {
 
     #[test]
     fn qr_is_svg() {
-        let svg = qr_svg("otpauth://totp/Demo:alice?secret=JBSWY3DPEHPK3PXP&issuer=Demo")
-            .expect("qr");
+        let svg =
+            qr_svg("otpauth://totp/Demo:alice?secret=JBSWY3DPEHPK3PXP&issuer=Demo").expect("qr");
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.ends_with("</svg>"), "{svg}");
         assert_eq!(
