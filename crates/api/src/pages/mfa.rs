@@ -39,7 +39,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use gatehouse_core::{Error, ids, password::secrets_equal, secret, time};
+use gatehouse_core::{Error, password::secrets_equal, secret, time};
 use gatehouse_store::{docs, jobs, mfa as store, mfa::AuthenticatorRow, users, users::UserRow};
 
 use super::{Brand, Tx, login::StateQuery};
@@ -185,15 +185,6 @@ pub fn qr_svg(uri: &str) -> Result<String, Error> {
         .map_or(svg.clone(), |i| svg[i..].to_owned()))
 }
 
-/// The factor (`guardian` name) an authenticator type belongs to.
-fn factor_of(kind: &str) -> &str {
-    match kind {
-        "totp" => "otp",
-        "phone" => "sms",
-        other => other,
-    }
-}
-
 /// The user's confirmed authenticators of enabled factors.
 async fn usable(
     state: &AppState,
@@ -204,7 +195,7 @@ async fn usable(
     Ok(store::list_for_user(&state.db, tenant, user_id)
         .await?
         .into_iter()
-        .filter(|a| a.confirmed && enabled.iter().any(|f| f == factor_of(&a.kind)))
+        .filter(|a| a.confirmed && enabled.iter().any(|f| f == mfa::factor_of(&a.kind)))
         .collect())
 }
 
@@ -220,32 +211,14 @@ fn account_of(u: &UserRow) -> String {
         .unwrap_or_else(|| u.user_id.clone())
 }
 
-/// A new unconfirmed TOTP authenticator for `user_id`; returns its id and secret.
+/// A new unconfirmed TOTP authenticator for `user_id` (replacing an unconfirmed one); returns
+/// its id and secret.
 async fn new_totp(
     state: &AppState,
     tenant: &str,
     user_id: &str,
 ) -> Result<(String, Vec<u8>), Error> {
-    let secret = mfa::new_totp_secret();
-    let sealed = mfa::seal(state, tenant, &secret).await?;
-    let id = format!("totp|dev_{}", ids::base58(16));
-    let row = AuthenticatorRow {
-        id: id.clone(),
-        user_id: user_id.to_owned(),
-        kind: "totp".into(),
-        confirmed: false,
-        name: None,
-        secret: Some(sealed),
-        data: json!({}),
-        created_at: time::now(),
-        enrolled_at: None,
-        last_auth_at: None,
-        last_step: None,
-        failures: 0,
-        locked_until: None,
-    };
-    store::insert(&state.db, tenant, &row).await?;
-    Ok((id, secret))
+    mfa::enroll_totp(state, tenant, user_id, None).await
 }
 
 /// The secret of an unconfirmed TOTP authenticator of `user_id` (an enrollment in progress).
@@ -321,7 +294,8 @@ fn verdict_error(v: &Verdict) -> Option<(StatusCode, &'static str)> {
     match v {
         Verdict::Ok => None,
         Verdict::Locked => Some((StatusCode::TOO_MANY_REQUESTS, TOO_MANY)),
-        _ => Some((StatusCode::BAD_REQUEST, INVALID_CODE)),
+        Verdict::Expired => Some((StatusCode::BAD_REQUEST, EXPIRED_CODE)),
+        Verdict::Wrong | Verdict::Replayed => Some((StatusCode::BAD_REQUEST, INVALID_CODE)),
     }
 }
 
@@ -607,7 +581,7 @@ async fn send_email(
     s: &Step,
     authenticator_id: &str,
 ) -> Result<bool, Error> {
-    match mfa::send_email_otp(state, &tenant.id, authenticator_id).await {
+    match mfa::send_email_otp(state, &tenant.id, authenticator_id, None).await {
         Ok(handle) => {
             let mut m = s.tx.mfa.clone();
             m["email_handle"] = Value::String(handle);
@@ -729,7 +703,7 @@ async fn email_challenge_post(
         )
         .await;
     };
-    let v = mfa::verify_email_otp(state, &tenant.id, handle, &code).await?;
+    let v = mfa::verify_email_otp(state, &tenant.id, &s.user.user_id, handle, &code).await?;
     if let Some((status, msg)) = verdict_error(&v) {
         return email_challenge_render(state, tenant, &s, status, Some(msg), &to).await;
     }
@@ -917,21 +891,9 @@ async fn otp_enrollment_render(
     );
     page.error = error;
     page.qr = Some(qr_svg(&uri)?);
-    page.secret = Some(base32_of(&uri));
+    page.secret = Some(mfa::base32(&secret));
     page.input = Some(otp_input());
     show(state, tenant, s, status, page).await
-}
-
-/// The base32 secret of an `otpauth://` URI (its `secret` parameter).
-fn base32_of(uri: &str) -> String {
-    url::Url::parse(uri)
-        .ok()
-        .and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "secret")
-                .map(|(_, v)| v.into_owned())
-        })
-        .unwrap_or_default()
 }
 
 async fn otp_enrollment_page(
@@ -1114,7 +1076,7 @@ async fn ticket_page(
     );
     page.error = error;
     page.qr = Some(qr_svg(&uri)?);
-    page.secret = Some(base32_of(&uri));
+    page.secret = Some(mfa::base32(&secret));
     page.input = Some(otp_input());
     page.hidden = vec![("ticket", ticket), ("csrf", &csrf)];
     Ok(super::html(status, &page, None))
@@ -1227,17 +1189,5 @@ mod tests {
             qr_svg("otpauth://totp/Demo:alice?secret=JBSWY3DPEHPK3PXP&issuer=Demo").expect("qr");
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.ends_with("</svg>"), "{svg}");
-        assert_eq!(
-            base32_of("otpauth://totp/Demo:alice?secret=JBSWY3DPEHPK3PXP&issuer=Demo"),
-            "JBSWY3DPEHPK3PXP"
-        );
-    }
-
-    #[test]
-    fn factors_of_authenticators() {
-        assert_eq!(factor_of("totp"), "otp");
-        assert_eq!(factor_of("phone"), "sms");
-        assert_eq!(factor_of("email"), "email");
-        assert_eq!(factor_of("webauthn-roaming"), "webauthn-roaming");
     }
 }
