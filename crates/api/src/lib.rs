@@ -10,6 +10,7 @@ pub mod email;
 pub mod events;
 pub mod keyring;
 pub mod logs;
+pub mod mfa;
 pub mod mgmt;
 pub mod pages;
 pub mod scim;

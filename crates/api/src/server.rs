@@ -170,6 +170,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
         logs,
         webhooks: crate::webhooks::Client::new(&cfg.webhooks)?,
         events: crate::events::Events::new(&cfg.events),
+        mfa_keys: crate::mfa::keys::Keys::from_env()?,
     }));
     crate::worker::start(&state);
     crate::keyring::spawn_refresher(&state);

@@ -56,6 +56,8 @@ pub struct Inner {
     pub logs: crate::logs::Logs,
     /// Event streams' settings and which streams want which events.
     pub events: crate::events::Events,
+    /// The root key and the tenants' data keys that seal MFA secrets ([`crate::mfa::keys`]).
+    pub mfa_keys: crate::mfa::keys::Keys,
 }
 
 #[derive(Clone)]

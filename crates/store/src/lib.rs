@@ -13,6 +13,7 @@ pub mod groups;
 pub mod jobs;
 pub mod keys;
 pub mod logs;
+pub mod mfa;
 mod migrate;
 pub mod organizations;
 pub mod queue;

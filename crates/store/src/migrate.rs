@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_login.sql"),
         postgres: include_str!("../migrations/postgres/0009_login.sql"),
     },
+    Migration {
+        version: 10,
+        name: "mfa",
+        sqlite: include_str!("../migrations/sqlite/0010_mfa.sql"),
+        postgres: include_str!("../migrations/postgres/0010_mfa.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet, each in its own transaction. On PostgreSQL an advisory

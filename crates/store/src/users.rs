@@ -549,17 +549,19 @@ pub async fn set_profile_data(
 
 /// What hangs on a user besides its identities: its metadata rows, roles (tenant and
 /// organization), direct permissions and organization memberships.
-const USER_DEPENDENTS: [&str; 6] = [
+const USER_DEPENDENTS: [&str; 8] = [
     "user_attrs",
     "user_keys",
     "user_identities",
     "user_roles",
     "user_permissions",
     "organization_members",
+    "authenticators",
+    "mfa_challenges",
 ];
 
-/// Deletes a user with all its identities, keys, metadata rows, roles, direct permissions and
-/// organization and group memberships. Run it in a transaction. The user's row goes first: a concurrent
+/// Deletes a user with all its identities, keys, metadata rows, roles, direct permissions,
+/// organization and group memberships, MFA authenticators and pending MFA challenges. Run it in a transaction. The user's row goes first: a concurrent
 /// write that locked the user (e.g. a role assignment) is either seen by the deletes that
 /// follow or finds no user. Returns whether it existed.
 pub async fn delete_user(x: &impl Exec, tenant: &str, user_id: &str) -> DbResult<bool> {

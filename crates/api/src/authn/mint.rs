@@ -422,6 +422,14 @@ pub async fn mint(state: &AppState, s: &Subject<'_>) -> Result<Minted, OAuthErro
     {
         at.insert("permissions".into(), json!(p));
     }
+    // `amr: ["mfa"]` once a second factor was passed (Auth0 shows no other method).
+    let mfa_done = s
+        .amr
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|m| m.as_str() == Some("mfa")));
+    if mfa_done {
+        at.insert("amr".into(), json!(["mfa"]));
+    }
     for (k, v) in actions.access_claims {
         at.entry(k).or_insert(v);
     }
@@ -464,6 +472,9 @@ pub async fn mint(state: &AppState, s: &Subject<'_>) -> Result<Minted, OAuthErro
             if let Some(v) = o.get("name").filter(|n| !n.is_null()) {
                 claims.insert("org_name".into(), v.clone());
             }
+        }
+        if mfa_done {
+            claims.insert("amr".into(), json!(["mfa"]));
         }
         for (k, v) in actions.id_claims {
             claims.entry(k).or_insert(v);

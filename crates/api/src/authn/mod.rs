@@ -6,6 +6,7 @@ pub mod dbconnections;
 pub mod discovery;
 pub mod login;
 pub mod logout;
+pub mod mfa_api;
 pub mod mint;
 pub mod revoke;
 pub mod session;
@@ -36,6 +37,13 @@ pub fn routes() -> Router<AppState> {
             "/dbconnections/change_password",
             post(dbconnections::post_change_password),
         )
+        .route("/mfa/authenticators", get(mfa_api::list_authenticators))
+        .route(
+            "/mfa/authenticators/{id}",
+            axum::routing::delete(mfa_api::delete_authenticator),
+        )
+        .route("/mfa/associate", post(mfa_api::associate))
+        .route("/mfa/challenge", post(mfa_api::challenge))
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(
             "/.well-known/openid-configuration",

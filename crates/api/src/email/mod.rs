@@ -67,6 +67,13 @@ fn default_template(name: &str) -> Option<(&'static str, &'static str)> {
              <p>Thanks for signing up. Your account is ready.</p>\
              <p>{{ friendly_name | default: tenant }}</p></body></html>",
         ),
+        "mfa_oob_code" => (
+            "Verification code for {{ friendly_name | default: tenant }}",
+            "<html><body><p>Hello {{ user.name | default: user.email }},</p>\
+             <p>Your verification code is <b>{{ code }}</b>. It expires in 5 minutes.</p>\
+             <p>If you did not try to log in, you can ignore this e-mail; someone may know your password.</p>\
+             <p>{{ friendly_name | default: tenant }}</p></body></html>",
+        ),
         "import_completion" => (
             "Users import job {{ job.id }} {{ job.status }}",
             "<html><body><p>The users import job {{ job.id }} into connection {{ job.connection }} has {{ job.status }}.</p>\

@@ -10,6 +10,7 @@
 
 pub mod blocks;
 pub mod federated;
+pub mod mfa;
 pub mod password;
 pub mod sessions;
 
@@ -45,6 +46,7 @@ pub fn register(reg: &mut Registry) {
     blocks::register(reg);
     sessions::register(reg);
     federated::register(reg);
+    mfa::register(reg);
     reg.add(Op::DeleteUsersByEmail, delete_connection_user_by_email);
 }
 

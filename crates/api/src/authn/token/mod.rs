@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+pub(crate) mod mfa;
 mod password;
 mod refresh_token;
 
@@ -49,6 +50,12 @@ pub(crate) struct TokenRequest {
     pub username: Option<String>,
     pub password: Option<String>,
     pub realm: Option<String>,
+    /// The MFA grants: the `mfa_required` answer's token and the second factor's proof.
+    pub mfa_token: Option<String>,
+    pub otp: Option<String>,
+    pub recovery_code: Option<String>,
+    pub oob_code: Option<String>,
+    pub binding_code: Option<String>,
     /// Whether the client secret came in the `Authorization` header (client_secret_basic).
     #[serde(skip)]
     pub basic: bool,
@@ -59,6 +66,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
     pub description: String,
+    /// `mfa_required`: the mfa_token that lets the MFA API finish the login.
+    pub mfa_token: Option<String>,
 }
 
 impl OAuthError {
@@ -67,6 +76,19 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            mfa_token: None,
+        }
+    }
+
+    /// Auth0's 403 `mfa_required`, with the token the MFA API takes.
+    pub fn mfa_required(mfa_token: String) -> Self {
+        Self {
+            mfa_token: Some(mfa_token),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_required",
+                "Multifactor authentication required",
+            )
         }
     }
 
@@ -85,10 +107,14 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        let mut body = json!({"error": self.error, "error_description": self.description});
+        if let Some(t) = self.mfa_token {
+            body["mfa_token"] = json!(t);
+        }
         (
             self.status,
             [(header::CACHE_CONTROL, "no-store")],
-            Json(json!({"error": self.error, "error_description": self.description})),
+            Json(body),
         )
             .into_response()
     }
@@ -185,6 +211,11 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> 
         &req.username,
         &req.password,
         &req.realm,
+        &req.mfa_token,
+        &req.otp,
+        &req.recovery_code,
+        &req.oob_code,
+        &req.binding_code,
     ];
     if fields
         .iter()
@@ -287,6 +318,9 @@ fn log_types(grant: &str) -> Option<(&'static str, &'static str, &'static str)> 
         "authorization_code" => ("seacft", "feacft", "Authorization Code for Access Token"),
         "refresh_token" => ("sertft", "fertft", "Refresh Token for Access Token"),
         "password" | password::REALM_GRANT => ("sepft", "fepft", "Password for Access Token"),
+        mfa::OTP_GRANT => ("seotpft", "feotpft", "OTP for Access Token"),
+        mfa::RECOVERY_GRANT => ("sercft", "fercft", "Recovery Code for Access Token"),
+        mfa::OOB_GRANT => ("seoobft", "feoobft", "OOB for Access Token"),
         _ => return None,
     })
 }
@@ -321,6 +355,7 @@ pub async fn post_token(
         "authorization_code" => authorization_code::grant(&call).await,
         "refresh_token" => refresh_token::grant(&call).await,
         "password" | password::REALM_GRANT => password::grant(&call).await,
+        mfa::OTP_GRANT | mfa::RECOVERY_GRANT | mfa::OOB_GRANT => mfa::grant(&call).await,
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",

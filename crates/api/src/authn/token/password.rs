@@ -5,9 +5,10 @@
 
 use axum::http::StatusCode;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use gatehouse_core::time;
+use gatehouse_store::{clients::ClientRow, users::UserRow};
 
 use super::{Call, Granted, OAuthError, authenticate_client, check_grant_type};
 use crate::authn::{
@@ -18,7 +19,7 @@ use crate::authn::{
 pub(crate) const REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
 /// The scopes of a password grant that asks for none (as Auth0 answers).
-const DEFAULT_SCOPE: &str = "openid profile email address phone";
+pub(super) const DEFAULT_SCOPE: &str = "openid profile email address phone";
 
 fn failure(f: LoginFailure) -> OAuthError {
     match f {
@@ -73,27 +74,70 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
     )
     .await?
     .map_err(failure)?;
+    // A second factor first, when the tenant's policy or the user's enrollments ask for it.
+    if crate::mfa::required(state, &tenant.id, &user.user_id).await? {
+        let token = crate::mfa::issue_mfa_token(
+            state,
+            &tenant.id,
+            &user.user_id,
+            Some(&client.client_id),
+            json!({
+                "grant_type": grant,
+                "scope": req.scope,
+                "audience": req.audience,
+                "realm": realm,
+                "auth_time": time::unix_now(),
+            }),
+        )
+        .await?;
+        return Err(OAuthError::mfa_required(token));
+    }
     let scope = req
         .scope
         .as_deref()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(DEFAULT_SCOPE);
-    let auth_time = time::unix_now();
-    let amr = json!(["pwd"]);
+    issue(
+        call,
+        &client,
+        &user,
+        grant,
+        scope,
+        req.audience.as_deref(),
+        time::unix_now(),
+        &json!(["pwd"]),
+    )
+    .await
+}
+
+/// Mints the tokens of a user who logged in with a password (and, when `amr` says so, a second
+/// factor), with a refresh token when `offline_access` was granted.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn issue(
+    call: &Call<'_>,
+    client: &ClientRow,
+    user: &UserRow,
+    grant: &str,
+    scope: &str,
+    audience: Option<&str>,
+    auth_time: i64,
+    amr: &Value,
+) -> Result<Granted, OAuthError> {
+    let (state, tenant) = (call.state, call.tenant);
     let minted = mint::mint(
         state,
         &Subject {
             tenant,
-            client: &client,
-            user: &user,
+            client,
+            user,
             grant_type: grant,
             scope,
-            audience: req.audience.as_deref(),
+            audience,
             nonce: None,
             session_id: None,
             auth_time,
             organization: None,
-            amr: Some(&amr),
+            amr: Some(amr),
             ip: call.peer,
             user_agent: call.user_agent(),
         },
@@ -104,7 +148,7 @@ pub(super) async fn grant(call: &Call<'_>) -> Result<Granted, OAuthError> {
             &state.db,
             &tenant.id,
             NewRefresh {
-                client: &client,
+                client,
                 user_id: &user.user_id,
                 session_id: None,
                 audience: minted.audience.as_deref(),
