@@ -18,6 +18,7 @@ mod connections;
 mod custom_domains;
 mod event_streams;
 mod groups;
+mod guardian;
 mod hostile;
 mod jobs;
 mod keys;

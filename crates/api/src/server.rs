@@ -199,6 +199,7 @@ pub async fn build(cfg: &Config, addr: SocketAddr) -> anyhow::Result<Built> {
     let management = Router::new()
         .route("/api/v2", any(spine::dispatch))
         .route("/api/v2/{*rest}", any(spine::dispatch))
+        .merge(crate::config::guardian::routes())
         .layer(compress);
     let router = Router::new()
         .route("/healthz", get(healthz))

@@ -15,6 +15,7 @@ pub mod collection;
 pub mod custom_domains;
 pub mod emails;
 pub mod forms;
+pub mod guardian;
 pub mod hooks;
 pub mod network_acls;
 pub mod phone;
@@ -42,11 +43,13 @@ pub fn register(reg: &mut Registry) {
         .chain(prompts::DOCS)
         .chain(branding::DOCS)
         .chain(phone::DOCS)
+        .chain(guardian::DOCS)
     {
         d.register(reg);
     }
     branding::register(reg);
     phone::register(reg);
+    guardian::register(reg);
     rendering::register(reg);
     custom_domains::register(reg);
     rules::register(reg);

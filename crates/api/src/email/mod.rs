@@ -74,6 +74,14 @@ fn default_template(name: &str) -> Option<(&'static str, &'static str)> {
              <p>If you did not try to log in, you can ignore this e-mail; someone may know your password.</p>\
              <p>{{ friendly_name | default: tenant }}</p></body></html>",
         ),
+        "enrollment_email" => (
+            "Set up multi-factor authentication for {{ friendly_name | default: tenant }}",
+            "<html><body><p>Hello {{ user.name | default: user.email }},</p>\
+             <p>To protect your account, please add a second factor for signing in. Open the link below to set it up.</p>\
+             <p><a href=\"{{ link }}\">Set up multi-factor authentication</a></p>\
+             <p>The link works once and expires in 5 days. If you did not expect this e-mail, you can ignore it.</p>\
+             <p>Thanks!<br>{{ friendly_name | default: tenant }}</p></body></html>",
+        ),
         "import_completion" => (
             "Users import job {{ job.id }} {{ job.status }}",
             "<html><body><p>The users import job {{ job.id }} into connection {{ job.connection }} has {{ job.status }}.</p>\

@@ -7,6 +7,7 @@ pub mod connections;
 pub mod device_credentials;
 pub mod grants;
 pub mod groups;
+pub mod guardian;
 pub mod jobs;
 pub mod keys;
 pub mod organizations;
@@ -37,6 +38,7 @@ pub fn register(reg: &mut Registry) {
     refresh_tokens::register(reg);
     grants::register(reg);
     device_credentials::register(reg);
+    guardian::register(reg);
     crate::config::register(reg);
     crate::actions::register(reg);
     crate::logs::register(reg);
