@@ -59,10 +59,11 @@ pub const OTP_ENROLLMENT: &str = "/u/mfa-otp-enrollment";
 pub const RECOVERY_ENROLLMENT: &str = "/u/mfa-recovery-code-enrollment";
 pub const WEBAUTHN_CHALLENGE: &str = "/u/mfa-webauthn-challenge";
 pub const WEBAUTHN_ENROLLMENT: &str = "/u/mfa-webauthn-enrollment";
-/// The enrollment-ticket page (the path GUARDIAN's tickets point to).
-pub const ENROLL_PATH: &str = "/guardian/enroll";
+/// The enrollment-ticket page (the path the tickets of `POST /guardian/enrollments/ticket`
+/// point to).
+pub const ENROLL_PATH: &str = crate::mgmt::guardian::ENROLL_PATH;
 /// The tickets' kind in the `tickets` table.
-pub const TICKET_KIND: &str = "guardian_enrollment";
+pub const TICKET_KIND: &str = crate::mgmt::guardian::GUARDIAN_ENROLLMENT;
 /// The enrollment-ticket page's state (`docs` kind, id = the ticket's hash).
 const ENROLL_STATE_KIND: &str = "guardian_enrollment_state";
 
@@ -1415,12 +1416,12 @@ pub struct TicketForm {
     code: String,
 }
 
-/// A live enrollment ticket: its hash and user.
+/// A live enrollment ticket: its hash, user and body.
 async fn live_ticket(
     state: &AppState,
     tenant: &str,
     ticket: &str,
-) -> Result<Option<(String, UserRow)>, Error> {
+) -> Result<Option<(String, UserRow, Value)>, Error> {
     if ticket.is_empty() || ticket.len() > 128 {
         return Ok(None);
     }
@@ -1433,7 +1434,7 @@ async fn live_ticket(
     }
     Ok(users::find(&state.db, tenant, &t.user_id)
         .await?
-        .map(|u| (hash, u)))
+        .map(|u| (hash, u, t.body)))
 }
 
 async fn ticket_invalid(state: &AppState, tenant: &Tenant) -> Response {
@@ -1468,10 +1469,27 @@ async fn ticket_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, Error> {
-    let Some((hash, user)) = live_ticket(state, &tenant.id, ticket).await? else {
+    let Some((hash, user, body)) = live_ticket(state, &tenant.id, ticket).await? else {
         return Ok(ticket_invalid(state, tenant).await);
     };
     let t = tenant.id.as_str();
+    // Auth0's user-already-enrolled, unless the ticket allows more than one enrollment.
+    let multiple = body.get("allow_multiple_enrollments").and_then(Value::as_bool) == Some(true);
+    if !multiple
+        && usable(state, t, &user.user_id)
+            .await?
+            .iter()
+            .any(|a| a.kind != "recovery-code")
+    {
+        return Ok(super::message_page(
+            state,
+            tenant,
+            StatusCode::BAD_REQUEST,
+            SECURE_TITLE,
+            ALREADY_ENROLLED,
+        )
+        .await);
+    }
     let db = &state.db;
     let body = docs::get(db, t, ENROLL_STATE_KIND, &hash).await?;
     let pending = body
@@ -1526,7 +1544,7 @@ async fn ticket_submit(
 
 async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Result<Response, Error> {
     let t = tenant.id.as_str();
-    let Some((hash, user)) = live_ticket(state, t, &f.ticket).await? else {
+    let Some((hash, user, _)) = live_ticket(state, t, &f.ticket).await? else {
         return Ok(ticket_invalid(state, tenant).await);
     };
     let body = docs::get(&state.db, t, ENROLL_STATE_KIND, &hash)
