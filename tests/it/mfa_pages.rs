@@ -253,10 +253,11 @@ async fn totp_is_required_after_the_password() {
             ))
             .await;
         assert!(!reload.body.contains(&recovery));
+        // (The reload's form carries the transaction's current CSRF token.)
         let done = submit(
             &s,
             &br,
-            &p,
+            &reload,
             "/u/mfa-recovery-code-enrollment",
             &[("saved", "yes")],
         )
