@@ -1044,7 +1044,10 @@ async fn ticket_page(
     };
     let t = tenant.id.as_str();
     // Auth0's user-already-enrolled, unless the ticket allows more than one enrollment.
-    let multiple = body.get("allow_multiple_enrollments").and_then(Value::as_bool) == Some(true);
+    let multiple = body
+        .get("allow_multiple_enrollments")
+        .and_then(Value::as_bool)
+        == Some(true);
     if !multiple
         && usable(state, t, &user.user_id)
             .await?
