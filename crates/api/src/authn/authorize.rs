@@ -4,7 +4,8 @@
 //! is not one of the client's `callbacks` (a `*` may stand for one leftmost subdomain label, as
 //! Auth0 allows), shows the error page and never redirects. Every later error goes back to the
 //! callback as an OAuth error (`error`, `error_description`, `state`). With a live login session
-//! (and no `prompt=login`, and `max_age` satisfied) the code is issued at once (SSO); otherwise
+//! (and no `prompt=login`, and `max_age` satisfied, and the second factor passed when the MFA
+//! policy asks for one) the code is issued at once (SSO); otherwise
 //! the browser goes to the hosted login page with a login transaction (see `crate::pages`).
 //! Auth0 documents only `GET /authorize`, so only `GET` is routed (a `POST` answers 405).
 
@@ -233,7 +234,14 @@ async fn authorize(
             .max_age
             .is_none_or(|m| time::unix_now() - session::auth_time(s) <= m)
     };
-    let usable = sess.filter(|s| params.prompt.as_deref() != Some("login") && fresh_enough(s));
+    let mut usable = sess.filter(|s| params.prompt.as_deref() != Some("login") && fresh_enough(s));
+    // A session that did not pass the second factor the policy now requires is no SSO.
+    if let Some(s) = &usable
+        && !session::passed_mfa(s)
+        && crate::mfa::required(state, &tenant.id, &s.user_id).await?
+    {
+        usable = None;
+    }
     if let Some(s) = usable {
         return match after_login(state, tenant, &client, &params, &s, device, None).await? {
             Next::Done(r) => Ok(r),

@@ -97,6 +97,18 @@ pub async fn create(
     method: &str,
     device: &Device<'_>,
 ) -> Result<(SessionRow, String), Error> {
+    create_with(x, tenant, user_id, &[method], device).await
+}
+
+/// A new session for `user_id` authenticated now by each of `methods` (`pwd`, then `mfa` when
+/// a second factor was passed); returns it and the cookie's secret.
+pub async fn create_with(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: &str,
+    methods: &[&str],
+    device: &Device<'_>,
+) -> Result<(SessionRow, String), Error> {
     let (life, idle) = lifetimes(x, tenant).await?;
     let secret = secret::random_token();
     let now = time::unix_now();
@@ -119,7 +131,10 @@ pub async fn create(
                 "last_user_agent": device.user_agent,
             },
             "clients": [],
-            "authentication": {"methods": [{"name": method, "timestamp": ts}]},
+            "authentication": {"methods": methods
+                .iter()
+                .map(|m| json!({"name": m, "timestamp": ts}))
+                .collect::<Vec<_>>()},
         }),
     };
     sessions::insert(x, tenant, &row).await?;
@@ -175,6 +190,17 @@ pub async fn touch(
     }
     sessions::update(tx, tenant, &s).await?;
     Ok(Some(s))
+}
+
+/// True when the session's user passed a second factor (`mfa` among its methods).
+pub fn passed_mfa(s: &SessionRow) -> bool {
+    s.body
+        .pointer("/authentication/methods")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m.get("name").and_then(Value::as_str) == Some("mfa"))
+        })
 }
 
 /// Unix seconds of the session's last authentication.

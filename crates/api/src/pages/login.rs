@@ -187,11 +187,28 @@ async fn submit_inner(
             return render(state, tenant, &tx, status, &f.username, Some(&msg)).await;
         }
     };
-    logged_in(state, tenant, headers, device, &tx, &user, "pwd").await
+    after_password(state, tenant, headers, device, &tx, &user).await
 }
 
-/// After a successful authentication on a page: logs `s`, starts (or renews) the login
-/// session, and continues the authorization (consent or code).
+/// After a correct password (login or sign-up): the second factor when the tenant's policy
+/// asks for it (`crate::pages::mfa`), else the login completes.
+pub async fn after_password(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    headers: &HeaderMap,
+    device: &Device<'_>,
+    tx: &Tx,
+    user: &UserRow,
+) -> Result<Response, Error> {
+    if crate::mfa::required(state, &tenant.id, &user.user_id).await? {
+        return super::mfa::start(state, tenant, tx, user).await;
+    }
+    logged_in(state, tenant, headers, device, tx, user, &["pwd"]).await
+}
+
+/// After a successful authentication on a page (`methods`: `pwd`, then `mfa` when a second
+/// factor was passed): logs `s`, starts (or renews) the login session, and continues the
+/// authorization (consent or code).
 pub async fn logged_in(
     state: &AppState,
     tenant: &Arc<Tenant>,
@@ -199,9 +216,10 @@ pub async fn logged_in(
     device: &Device<'_>,
     tx: &Tx,
     user: &UserRow,
-    method: &str,
+    methods: &[&str],
 ) -> Result<Response, Error> {
     let db = &state.db;
+    let method = methods.first().copied().unwrap_or("pwd");
     let Some(client) = clients::find(db, &tenant.id, &tx.params.client_id).await? else {
         return Ok(super::expired(state, tenant).await);
     };
@@ -210,10 +228,24 @@ pub async fn logged_in(
         .await?
         .filter(|s| s.user_id == user.user_id);
     let (sess, new_secret) = match existing {
-        Some(s) => (s, None),
+        Some(s) => {
+            // The further methods (a second factor) are recorded now; the first one when the
+            // code is issued.
+            for m in methods.iter().skip(1) {
+                let (t, id, cid) = (tenant.id.as_str(), s.id.as_str(), client.client_id.as_str());
+                gatehouse_store::atomically(|| async move {
+                    let x = db.begin().await?;
+                    session::touch(&x, t, id, cid, device, Some(m)).await?;
+                    x.commit().await?;
+                    Ok::<_, Error>(())
+                })
+                .await?;
+            }
+            (s, None)
+        }
         None => {
             let (s, secret) =
-                session::create(db, &tenant.id, &user.user_id, method, device).await?;
+                session::create_with(db, &tenant.id, &user.user_id, methods, device).await?;
             (s, Some(secret))
         }
     };

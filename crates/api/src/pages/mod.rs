@@ -12,6 +12,7 @@
 
 pub mod consent;
 pub mod login;
+pub mod mfa;
 pub mod reset;
 pub mod signup;
 
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route(SIGNUP_PATH, get(signup::show).post(signup::submit))
         .route(RESET_PATH, get(reset::show).post(reset::submit))
         .route(CONSENT_PATH, get(consent::show).post(consent::submit))
+        .merge(mfa::routes())
 }
 
 /// The tenant's look: name, logo, colours (branding settings, then tenant settings).
@@ -268,6 +270,9 @@ pub struct Tx {
     pub params: Params,
     /// The user, once authenticated (waiting for consent).
     pub user_id: Option<String>,
+    /// The multi-factor step in progress (`crate::pages::mfa`): the user who passed the
+    /// password, the factor being enrolled, whether the second factor is done. Null before.
+    pub mfa: Value,
     csrf_hash: String,
 }
 
@@ -341,6 +346,7 @@ pub async fn load(
             .get("user_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        mfa: body.get("mfa").cloned().unwrap_or(Value::Null),
         csrf_hash: body
             .get("csrf")
             .and_then(Value::as_str)
@@ -389,6 +395,22 @@ pub async fn set_user(
         let x = db.begin().await?;
         if let Some(mut body) = docs::lock(&x, t, TX_KIND, &tx.id).await? {
             body["user_id"] = Value::String(user_id.to_owned());
+            docs::put(&x, t, TX_KIND, &tx.id, &body, &time::now()).await?;
+        }
+        x.commit().await?;
+        Ok::<_, Error>(())
+    })
+    .await
+}
+
+/// Records the multi-factor step's state in the transaction (the row locked).
+pub async fn set_mfa(state: &AppState, tenant: &Tenant, tx: &Tx, mfa: &Value) -> Result<(), Error> {
+    let db = &state.db;
+    let t = tenant.id.as_str();
+    gatehouse_store::atomically(|| async move {
+        let x = db.begin().await?;
+        if let Some(mut body) = docs::lock(&x, t, TX_KIND, &tx.id).await? {
+            body["mfa"] = mfa.clone();
             docs::put(&x, t, TX_KIND, &tx.id, &body, &time::now()).await?;
         }
         x.commit().await?;

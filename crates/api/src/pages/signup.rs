@@ -197,5 +197,5 @@ async fn submit_inner(
             .await;
         }
     };
-    super::login::logged_in(state, tenant, headers, device, &tx, &user, "pwd").await
+    super::login::after_password(state, tenant, headers, device, &tx, &user).await
 }
