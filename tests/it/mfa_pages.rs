@@ -494,7 +494,8 @@ async fn enrollment_ticket_page() {
             .await;
         assert_eq!(p.status, 400);
 
-        // With no policy, the enrolled user is still asked for the code at login.
+        // Under the policy, the enrolled user is asked for the code at login (no enrollment).
+        enable(&s, &[], true).await;
         let br = Browser::new();
         let page = password_then(&s, &br, &a, &[], "/u/mfa-otp-challenge").await;
         let p = submit(
