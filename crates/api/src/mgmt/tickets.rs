@@ -307,6 +307,25 @@ async fn usable(
     )
 }
 
+/// The ticket behind `token_hash` if it is of `kind`, consumed in the caller's transaction
+/// (`None`: unknown, another kind, used or expired).
+async fn take(
+    tx: &gatehouse_store::Tx,
+    tenant: &str,
+    token_hash: &str,
+    kind: &str,
+) -> Result<Option<TicketRow>, Error> {
+    let Some(ticket) = jobs::find_ticket(tx, tenant, token_hash).await? else {
+        return Ok(None);
+    };
+    if ticket.kind != kind
+        || !jobs::consume_ticket(tx, tenant, token_hash, time::unix_now(), &time::now()).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(ticket))
+}
+
 fn tenant_of(state: &AppState, headers: &HeaderMap) -> std::sync::Arc<crate::state::Tenant> {
     state.tenant_for_host(headers.get(header::HOST).and_then(|h| h.to_str().ok()))
 }
@@ -376,15 +395,9 @@ async fn do_verify(
         let token_hash = token_hash.clone();
         async move {
             let tx = db.begin().await?;
-            let Some(ticket) = jobs::find_ticket(&tx, tenant, &token_hash).await? else {
+            let Some(ticket) = take(&tx, tenant, &token_hash, EMAIL_VERIFICATION).await? else {
                 return Ok(None);
             };
-            if ticket.kind != EMAIL_VERIFICATION
-                || !jobs::consume_ticket(&tx, tenant, &token_hash, time::unix_now(), &time::now())
-                    .await?
-            {
-                return Ok(None);
-            }
             let Some(mut user) = users::find_for_update(&tx, tenant, &ticket.user_id).await? else {
                 return Ok(None);
             };
@@ -495,15 +508,9 @@ async fn do_unblock(
         let token_hash = token_hash.clone();
         async move {
             let tx = db.begin().await?;
-            let Some(ticket) = jobs::find_ticket(&tx, tenant, &token_hash).await? else {
+            let Some(ticket) = take(&tx, tenant, &token_hash, ACCOUNT_UNBLOCK).await? else {
                 return Ok(false);
             };
-            if ticket.kind != ACCOUNT_UNBLOCK
-                || !jobs::consume_ticket(&tx, tenant, &token_hash, time::unix_now(), &time::now())
-                    .await?
-            {
-                return Ok(false);
-            }
             gatehouse_store::grants::unblock(&tx, tenant, &ticket.user_id).await?;
             tx.commit().await?;
             Ok::<_, Error>(true)
