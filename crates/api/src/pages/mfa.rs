@@ -1248,6 +1248,7 @@ async fn webauthn_enrollment_post(
         secret: Some(mfa::seal(state, &tenant.id, &plain).await?),
         data: json!({
             "key_id": key.cred_id(),
+            "public_key": public_key(key.get_public_key()),
             "relying_party_identifier": rp_id_of(tenant),
         }),
         created_at: now.clone(),
@@ -1267,6 +1268,19 @@ async fn webauthn_enrollment_post(
         }
         None => passed(state, tenant, headers, device, &s).await,
     }
+}
+
+/// The credential's public key as `authentication-methods` shows it (base64): an EC2 key as
+/// its uncompressed point (`04 || x || y`), an OKP key as its `x`; None for other key types.
+fn public_key(k: &webauthn_rs::prelude::COSEKey) -> Option<String> {
+    use base64::Engine as _;
+    use webauthn_rs::prelude::COSEKeyType;
+    let raw = match &k.key {
+        COSEKeyType::EC_EC2(ec) => [&[4u8][..], &ec.x, &ec.y].concat(),
+        COSEKeyType::EC_OKP(okp) => okp.x.clone(),
+        COSEKeyType::RSA(_) => return None,
+    };
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
 fn rp_id_of(tenant: &Tenant) -> Option<String> {
