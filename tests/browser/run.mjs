@@ -320,7 +320,8 @@ try {
     await page2.waitForURL(/\/u\/mfa-webauthn-enrollment/);
     await page2.screenshot({ path: join(shots, 'mfa-webauthn-enroll.png') });
     await page2.click('button[type=submit]');
-    await page2.waitForSelector('#recovery-code');
+    await page2.waitForSelector('#recovery-code, .error:not([hidden])');
+    if (await page2.$('.error:not([hidden])')) throw new Error(`${page2.url()}: ${await page2.textContent('body')}`);
     await page2.check('#saved');
     await page2.click('button[type=submit]');
     await page2.waitForSelector('#hello');

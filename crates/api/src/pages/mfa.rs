@@ -930,7 +930,11 @@ async fn otp_enrollment_render(
     let enabled = mfa::enabled_factors(&state.db, &tenant.id).await?;
     for (factor, kind, text) in [
         (ROAMING, "roaming", "Use a security key instead"),
-        (PLATFORM, "platform", "Use this device (fingerprint, face or PIN) instead"),
+        (
+            PLATFORM,
+            "platform",
+            "Use this device (fingerprint, face or PIN) instead",
+        ),
     ] {
         if enabled.iter().any(|f| f == factor) {
             page.links.push((
@@ -1028,8 +1032,8 @@ fn has_webauthn(all: &[AuthenticatorRow]) -> bool {
 
 /// The relying party: the issuer's host (its id) and origin. None when the issuer's host cannot
 /// be one (browsers refuse IP addresses as relying party ids).
-fn relying_party(tenant: &Tenant, name: &str) -> Option<webauthn_rs::Webauthn> {
-    let u = url::Url::parse(&tenant.issuer).ok()?;
+fn relying_party(issuer: &str, name: &str) -> Option<webauthn_rs::Webauthn> {
+    let u = url::Url::parse(issuer).ok()?;
     let host = u.host_str()?.to_owned();
     if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
         return None;
@@ -1069,7 +1073,10 @@ async fn security_keys(
     have: &[AuthenticatorRow],
 ) -> Result<Vec<(String, webauthn_rs::prelude::SecurityKey)>, Error> {
     let mut keys = Vec::new();
-    for a in have.iter().filter(|a| a.kind == ROAMING || a.kind == PLATFORM) {
+    for a in have
+        .iter()
+        .filter(|a| a.kind == ROAMING || a.kind == PLATFORM)
+    {
         let Some(sealed) = &a.secret else { continue };
         let plain = mfa::open(state, tenant, sealed).await?;
         if let Ok(k) = serde_json::from_slice(&plain) {
@@ -1137,7 +1144,7 @@ async fn webauthn_enrollment_render(
     {
         return Ok(super::expired(state, tenant).await);
     }
-    let Some(rp) = relying_party(tenant, &s.brand.name) else {
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
         return Ok(no_relying_party(state, tenant).await);
     };
     let account = account_of(&s.user);
@@ -1159,7 +1166,15 @@ async fn webauthn_enrollment_render(
     let mut m = s.tx.mfa.clone();
     m["webauthn"] = json!({"factor": factor, "registration": reg});
     super::set_mfa(state, tenant, &s.tx, &m).await?;
-    let options = serde_json::to_string(&options).map_err(|e| Error::Internal(e.into()))?;
+    let mut options = serde_json::to_value(&options).map_err(|e| Error::Internal(e.into()))?;
+    // webauthn-rs asks for credProtect `userVerificationRequired` (not enforced) with user
+    // verification only `preferred` and no discoverable credential; Chromium refuses that
+    // combination outright (NotSupportedError). The request is advisory, so it is left out.
+    if let Some(Value::Object(x)) = options.pointer_mut("/publicKey/extensions") {
+        x.remove("credentialProtectionPolicy");
+        x.remove("enforceCredentialProtectionPolicy");
+    }
+    let options = options.to_string();
     let mut page = MfaPage::new(
         &s.brand,
         SECURE_TITLE,
@@ -1214,14 +1229,13 @@ async fn webauthn_enrollment_post(
     let Some(reg) = reg else {
         return Ok(super::expired(state, tenant).await);
     };
-    let Some(rp) = relying_party(tenant, &s.brand.name) else {
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
         return Ok(no_relying_party(state, tenant).await);
     };
-    let key = serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(
-        &f.credential,
-    )
-    .ok()
-    .and_then(|c| rp.finish_securitykey_registration(&c, &reg).ok());
+    let key =
+        serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(&f.credential)
+            .ok()
+            .and_then(|c| rp.finish_securitykey_registration(&c, &reg).ok());
     let Some(key) = key else {
         let s = match step(state, tenant, headers, id, None).await? {
             Ok(s) => s,
@@ -1247,8 +1261,8 @@ async fn webauthn_enrollment_post(
         name: None,
         secret: Some(mfa::seal(state, &tenant.id, &plain).await?),
         data: json!({
-            "key_id": key.cred_id(),
-            "public_key": public_key(key.get_public_key()),
+            "key_id": key_id(&key),
+            "public_key": key_of(&key).as_ref().and_then(public_key),
             "relying_party_identifier": rp_id_of(tenant),
         }),
         created_at: now.clone(),
@@ -1268,6 +1282,20 @@ async fn webauthn_enrollment_post(
         }
         None => passed(state, tenant, headers, device, &s).await,
     }
+}
+
+/// The credential id as Auth0 shows `key_id`: base64url without padding.
+fn key_id(k: &webauthn_rs::prelude::SecurityKey) -> String {
+    use base64::Engine as _;
+    let id: &[u8] = k.cred_id().as_ref();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// A security key's COSE public key (webauthn-rs shows it only through the credential's
+/// serialised form: `cred.cred`).
+fn key_of(k: &webauthn_rs::prelude::SecurityKey) -> Option<webauthn_rs::prelude::COSEKey> {
+    let v = serde_json::to_value(k).ok()?;
+    serde_json::from_value(v.get("cred")?.get("cred")?.clone()).ok()
 }
 
 /// The credential's public key as `authentication-methods` shows it (base64): an EC2 key as
@@ -1304,7 +1332,7 @@ async fn webauthn_challenge_render(
     if keys.is_empty() {
         return Ok(super::expired(state, tenant).await);
     }
-    let Some(rp) = relying_party(tenant, &s.brand.name) else {
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
         return Ok(no_relying_party(state, tenant).await);
     };
     let only: Vec<_> = keys.into_iter().map(|(_, k)| k).collect();
@@ -1355,12 +1383,11 @@ async fn webauthn_challenge_post(
         Ok(s) => s,
         Err(page) => return Ok(page),
     };
-    let auth: Option<webauthn_rs::prelude::SecurityKeyAuthentication> = s
-        .tx
-        .mfa
-        .get("webauthn_auth")
-        .cloned()
-        .and_then(|a| serde_json::from_value(a).ok());
+    let auth: Option<webauthn_rs::prelude::SecurityKeyAuthentication> =
+        s.tx.mfa
+            .get("webauthn_auth")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok());
     // The challenge is single use, whatever comes of it.
     let mut m = s.tx.mfa.clone();
     if let Value::Object(o) = &mut m {
@@ -1370,7 +1397,7 @@ async fn webauthn_challenge_post(
     let Some(auth) = auth else {
         return Ok(super::expired(state, tenant).await);
     };
-    let Some(rp) = relying_party(tenant, &s.brand.name) else {
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
         return Ok(no_relying_party(state, tenant).await);
     };
     let result = serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(&f.credential)
@@ -1388,8 +1415,14 @@ async fn webauthn_challenge_post(
             Ok(s) => s,
             Err(page) => return Ok(page),
         };
-        return webauthn_challenge_render(state, tenant, &s, StatusCode::BAD_REQUEST, Some(KEY_FAILED))
-            .await;
+        return webauthn_challenge_render(
+            state,
+            tenant,
+            &s,
+            StatusCode::BAD_REQUEST,
+            Some(KEY_FAILED),
+        )
+        .await;
     };
     // The signature counter moves on (a cloned key shows as a counter going back).
     key.update_credential(result);
@@ -1639,6 +1672,43 @@ async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_issuers_domain() {
+        assert!(relying_party("http://localhost:8080/", "Demo").is_some());
+        assert!(relying_party("https://login.example.com/", "Demo").is_some());
+        // Browsers refuse IP addresses as relying party ids.
+        assert!(relying_party("http://127.0.0.1:8080/", "Demo").is_none());
+        assert!(relying_party("http://[::1]:8080/", "Demo").is_none());
+        assert!(relying_party("not a url", "Demo").is_none());
+    }
+
+    #[test]
+    fn public_keys_show_as_base64() {
+        use webauthn_rs::prelude::{COSEAlgorithm, COSEEC2Key, COSEKey, COSEKeyType, ECDSACurve};
+        let k = COSEKey {
+            type_: COSEAlgorithm::ES256,
+            key: COSEKeyType::EC_EC2(COSEEC2Key {
+                curve: ECDSACurve::SECP256R1,
+                x: vec![1; 32],
+                y: vec![2; 32],
+            }),
+        };
+        let shown = public_key(&k).unwrap_or_default();
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(shown)
+            .unwrap_or_default();
+        assert_eq!(raw.len(), 65);
+        assert_eq!((raw[0], raw[1], raw[64]), (4, 1, 2));
+    }
+
+    #[test]
+    fn user_handles_are_stable_and_opaque() {
+        assert_eq!(user_handle("auth0|a"), user_handle("auth0|a"));
+        assert_ne!(user_handle("auth0|a"), user_handle("auth0|b"));
+        assert!(!user_handle("auth0|a").to_string().contains("auth0"));
+    }
 
     #[test]
     fn codes_have_six_digits() {
