@@ -291,6 +291,26 @@ async fn enrollments_get_and_delete() {
             json!({"id": "phone|dev_Ph0neXy9", "status": "pending", "phone_number": "+15550123"})
         );
 
+        // ... or with Auth0's prefix for a phone.
+        let (st, v) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/guardian/enrollments/sms%7Cdev_Ph0neXy9",
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["id"], "phone|dev_Ph0neXy9");
+        let (st, _) = call(
+            &s,
+            &t,
+            Method::GET,
+            "/guardian/enrollments/email%7Cdev_Ph0neXy9",
+            None,
+        )
+        .await;
+        assert_eq!(st, 404, "not an e-mail enrollment");
         let (st, v) = call(
             &s,
             &t,
@@ -352,5 +372,43 @@ async fn enrollments_get_and_delete() {
         )
         .await;
         assert_eq!(st, 200);
+    }
+}
+
+/// The WebAuthn settings (outside the spec, served beside the spine) are logged as every other
+/// Management API write, refused ones too; a read is not.
+#[tokio::test]
+async fn webauthn_settings_writes_are_logged() {
+    for b in backends() {
+        let s = spawn_on(&b).await;
+        let t = s.mgmt_token().await;
+        let path = "/guardian/factors/webauthn-roaming/settings";
+        let body = json!({"userVerification": "preferred"});
+        let (st, v) = call(&s, &t, Method::PUT, path, Some(body)).await;
+        assert_eq!(st, 200, "{v}");
+        let (st, _) = call(&s, &t, Method::PUT, path, Some(json!({"colour": 1}))).await;
+        assert_eq!(st, 400);
+        let (st, _) = call(&s, &t, Method::GET, path, None).await;
+        assert_eq!(st, 200);
+        let weak = s.token_with_scope("read:guardian_factors").await;
+        let (st, _) = call(&s, &weak, Method::PUT, path, Some(json!({}))).await;
+        assert_eq!(st, 403);
+
+        let (st, all) = call(&s, &t, Method::GET, "/logs", None).await;
+        assert_eq!(st, 200, "{all}");
+        let ours: Vec<&Value> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["details"]["request"]["path"]
+                    == "/api/v2/guardian/factors/webauthn-roaming/settings"
+            })
+            .collect();
+        let kinds: Vec<&str> = ours.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["fapi", "fapi", "sapi"], "newest first: {all}");
+        assert_eq!(ours[2]["client_id"], s.admin_client_id.as_str());
+        assert_eq!(ours[2]["details"]["response"]["statusCode"], 200);
+        assert_eq!(ours[0]["details"]["response"]["statusCode"], 403);
     }
 }

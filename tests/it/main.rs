@@ -26,6 +26,7 @@ mod login;
 mod login_admin;
 mod login_pages;
 mod logs;
+mod mfa_api;
 mod mfa_pages;
 mod network_acls;
 mod organizations;

@@ -132,10 +132,29 @@ async fn scopes_501_and_errors() {
         );
 
         let token = s.mgmt_token().await;
-        // An operation without a handler answers 501 whatever its input.
-        let (st, body) = get(&s, "/users/auth0%7C1/enrollments?x=1", Some(&token)).await;
-        assert_eq!(st, 501);
-        assert_eq!(body["errorCode"], "not_implemented");
+        // An operation without a handler answers 501 whatever its input (while one is left).
+        let unserved = gatehouse_api::coverage()
+            .operations
+            .into_iter()
+            .find(|(info, done)| !done && info.method == gatehouse_spec::Method::GET);
+        if let Some((info, _)) = unserved {
+            let mut path = String::new();
+            let mut in_param = false;
+            for c in info.path.chars() {
+                match c {
+                    '{' => in_param = true,
+                    '}' => {
+                        in_param = false;
+                        path.push('x');
+                    }
+                    c if !in_param => path.push(c),
+                    _ => {}
+                }
+            }
+            let (st, body) = get(&s, &format!("{path}?x=1"), Some(&token)).await;
+            assert_eq!(st, 501, "{path}");
+            assert_eq!(body["errorCode"], "not_implemented");
+        }
 
         let (st, body) = get(&s, "/no-such-thing", Some(&token)).await;
         assert_eq!(st, 404);

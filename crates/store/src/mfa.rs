@@ -357,6 +357,23 @@ pub async fn delete_challenges_for_user(
     }
 }
 
+/// How many unexpired steps of `kind` the user has at `now`.
+pub async fn count_live_challenges(
+    x: &impl Exec,
+    tenant: &str,
+    user_id: &str,
+    kind: &str,
+    now: i64,
+) -> DbResult<i64> {
+    x.query_opt(
+        "SELECT COUNT(*) AS n FROM mfa_challenges WHERE tenant_id = $1 AND user_id = $2 \
+         AND kind = $3 AND expires_at > $4",
+        params![tenant, user_id, kind, now],
+    )
+    .await?
+    .map_or(Ok(0), |r| r.i64("n"))
+}
+
 /// Deletes steps that expired before `before` (unix seconds); how many.
 pub async fn prune_challenges(x: &impl Exec, tenant: &str, before: i64) -> DbResult<u64> {
     x.execute(

@@ -347,12 +347,37 @@ async fn webauthn_settings(
             Ok(shown(docs::get(db, tenant, WEBAUTHN_KIND, name).await?))
         }
         Method::PUT => {
-            auth::check_scopes(&principal, Op::PutFactorsByName.info().scopes)?;
-            let parsed: Value = serde_json::from_slice(body)
-                .map_err(|e| Error::bad_body(format!("Invalid JSON: {e}")))?;
-            let given = without_nulls(&Value::Object(check_webauthn(name, &parsed)?));
-            docs::put(db, tenant, WEBAUTHN_KIND, name, &given, &time::now()).await?;
-            Ok(shown(Some(given)))
+            let result: Result<Value, Error> = async {
+                auth::check_scopes(&principal, Op::PutFactorsByName.info().scopes)?;
+                let parsed: Value = serde_json::from_slice(body)
+                    .map_err(|e| Error::bad_body(format!("Invalid JSON: {e}")))?;
+                let given = without_nulls(&Value::Object(check_webauthn(name, &parsed)?));
+                docs::put(db, tenant, WEBAUTHN_KIND, name, &given, &time::now()).await?;
+                Ok(shown(Some(given)))
+            }
+            .await;
+            // Logged as the spine logs every other Management API write.
+            let (code, status, error) = match &result {
+                Ok(_) => ("sapi", 200, None),
+                Err(e) => ("fapi", e.status().as_u16(), Some(e.public_message())),
+            };
+            let mut response = json!({"statusCode": status});
+            if let Some(e) = error {
+                response["error"] = json!(e);
+            }
+            let entry = crate::logs::Entry::new(code, "Update a WebAuthn factor's settings")
+                .set("client_id", principal.client_id.clone())
+                .details(json!({
+                    "request": {
+                        "method": "put",
+                        "path": format!("/api/v2/guardian/factors/{name}/settings"),
+                        "channel": "api",
+                        "auth": {"strategy": "jwt", "credentials": {"client_id": principal.client_id}},
+                    },
+                    "response": response,
+                }));
+            state.logs.record(tenant, entry).await;
+            result
         }
         _ => Err(Error::RouteNotFound),
     }

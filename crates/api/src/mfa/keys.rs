@@ -282,6 +282,52 @@ mod tests {
         assert_ne!(s, seal_with(&k, b"t1", b"secret seed").unwrap());
     }
 
+    #[tokio::test]
+    async fn data_keys_are_wrapped_and_rewrapped_when_a_root_key_is_set() {
+        let path = std::env::temp_dir().join(format!(
+            "gatehouse-mfa-keys-{}.db",
+            gatehouse_core::secret::random_token()
+        ));
+        let url = path.to_string_lossy().into_owned();
+        let db = gatehouse_store::Db::connect(&url).await.unwrap();
+        gatehouse_store::migrate(&db).await.unwrap();
+
+        let generated = Keys::with_root(None).unwrap();
+        let sealed = generated.seal(&db, "t1", b"seed").await.unwrap();
+        let doc = docs::get(&db, "t1", KIND, DATA_KEY_ID)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(doc["wrapped"].as_str().unwrap().starts_with(PREFIX));
+        // Another instance on the same database (an empty cache) opens it.
+        let other = Keys::with_root(None).unwrap();
+        assert_eq!(other.open(&db, "t1", &sealed).await.unwrap(), b"seed");
+
+        // GATEHOUSE_ROOT_KEY set later: the data key is re-wrapped under it, secrets still open.
+        let configured = Keys::with_root(Some([7u8; 32])).unwrap();
+        assert_eq!(configured.open(&db, "t1", &sealed).await.unwrap(), b"seed");
+        let doc2 = docs::get(&db, "t1", KIND, DATA_KEY_ID)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc2["root"], json!(fingerprint(&[7u8; 32])));
+        assert_ne!(doc2["wrapped"], doc["wrapped"]);
+        let again = Keys::with_root(Some([7u8; 32])).unwrap();
+        assert_eq!(again.open(&db, "t1", &sealed).await.unwrap(), b"seed");
+        // A root key that wrapped nothing here: refused, no guessing.
+        let wrong = Keys::with_root(Some([8u8; 32])).unwrap();
+        assert!(wrong.open(&db, "t1", &sealed).await.is_err());
+        // Each tenant its own data key.
+        let s2 = configured.seal(&db, "t2", b"seed").await.unwrap();
+        assert!(configured.open(&db, "t1", &s2).await.is_err());
+        assert_eq!(configured.open(&db, "t2", &s2).await.unwrap(), b"seed");
+
+        drop(db);
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{url}{ext}"));
+        }
+    }
+
     #[test]
     fn root_key_formats() {
         let hex32 = "00".repeat(32);

@@ -83,6 +83,8 @@ pub const LOCK_SECONDS: i64 = 15 * 60;
 pub const OOB_TTL: i64 = 5 * 60;
 /// Wrong answers one out-of-band challenge takes before it is withdrawn.
 pub const OOB_MAX_ATTEMPTS: i64 = 5;
+/// Live one-time codes one user may have in flight (each challenge sends one).
+pub const OOB_MAX_PENDING: i64 = 5;
 /// Lifetime of an mfa_token (seconds; Auth0's are valid for 10 minutes).
 pub const MFA_TOKEN_TTL: i64 = 10 * 60;
 /// Kind of an mfa_token in `mfa_challenges`.
@@ -562,6 +564,14 @@ pub async fn send_email_otp(
         if let Some(msg) = crate::email::render(EMAIL_TEMPLATE, stored, &to, &vars)? {
             crate::email::enqueue(&tx, tenant, &msg).await?;
         }
+        // At most OOB_MAX_PENDING codes in flight per user: the mailbox is not a target.
+        if store::count_live_challenges(&tx, tenant, &row.user_id, OOB, now).await?
+            >= OOB_MAX_PENDING
+        {
+            return Err(Error::TooManyRequests(
+                "Too many verification codes were sent, try again later".into(),
+            ));
+        }
         store::insert_challenge(&tx, tenant, &row).await?;
         tx.commit().await?;
         Ok::<_, Error>(())
@@ -673,6 +683,8 @@ pub async fn issue_mfa_token(
     context: Value,
 ) -> Result<String, Error> {
     let token = random_token();
+    // Expired steps go as new ones come (they are useless once expired).
+    store::prune_challenges(&state.db, tenant, time::unix_now()).await?;
     let row = ChallengeRow {
         token_hash: sha256_hex(&token),
         kind: MFA_TOKEN.to_owned(),

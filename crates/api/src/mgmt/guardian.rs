@@ -49,16 +49,25 @@ fn enrollment_not_found() -> Error {
     Error::not_found("enrollment_not_found", "Enrollment not found")
 }
 
-/// The authenticator `id` names, with or without its type prefix.
+/// The authenticator `id` names, with or without its type prefix; Auth0's prefixes for a phone
+/// (`sms|`, `voice|`) and a push device (`push|`) find the `phone|` and `push-notification|`
+/// authenticators the MFA core makes.
 async fn find(x: &impl Exec, tenant: &str, id: &str) -> Result<Option<AuthenticatorRow>, Error> {
     if let Some(a) = gatehouse_store::mfa::find(x, tenant, id).await? {
         return Ok(Some(a));
     }
-    if id.contains('|') {
-        return Ok(None);
-    }
-    for p in PREFIXES {
-        if let Some(a) = gatehouse_store::mfa::find(x, tenant, &format!("{p}|{id}")).await? {
+    let (given, bare) = match id.split_once('|') {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, id),
+    };
+    let candidates: &[&str] = match given {
+        None => PREFIXES,
+        Some("sms" | "voice") => &["phone"],
+        Some("push") => &["push-notification"],
+        Some(_) => &[],
+    };
+    for p in candidates {
+        if let Some(a) = gatehouse_store::mfa::find(x, tenant, &format!("{p}|{bare}")).await? {
             return Ok(Some(a));
         }
     }

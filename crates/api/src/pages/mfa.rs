@@ -75,6 +75,8 @@ const BAD_FORMAT: &str = "OTP Code must have 6 numeric characters";
 const TOO_MANY: &str = "Too many failed codes. Wait for some minutes before retrying.";
 const EXPIRED_CODE: &str = "Invalid or expired user code";
 const EMAIL_FAILED: &str = "We couldn't send the email. Please try again later.";
+const TOO_MANY_EMAILS: &str =
+    "You have exceeded the amount of emails. Wait a few minutes and try again.";
 const ALREADY_ENROLLED: &str = "You are already enrolled on MFA.";
 const RECOVERY_DESCRIPTION: &str = "Copy this recovery code and keep it somewhere safe. You\u{2019}ll need it if you ever need to log in without your device.";
 
@@ -609,23 +611,33 @@ page_handler!(email_challenge, email_challenge_page);
 form_handler!(email_challenge_submit, email_challenge_post);
 
 /// Sends a new code to the user's e-mail authenticator; the handle goes in the transaction.
+/// None when sent, else the message to show (too many codes in flight, or not sent).
 async fn send_email(
     state: &AppState,
     tenant: &Tenant,
     s: &Step,
     authenticator_id: &str,
-) -> Result<bool, Error> {
+) -> Result<Option<&'static str>, Error> {
     match mfa::send_email_otp(state, &tenant.id, authenticator_id, None).await {
         Ok(handle) => {
             let mut m = s.tx.mfa.clone();
             m["email_handle"] = Value::String(handle);
             super::set_mfa(state, tenant, &s.tx, &m).await?;
-            Ok(true)
+            Ok(None)
         }
+        Err(Error::TooManyRequests(..)) => Ok(Some(TOO_MANY_EMAILS)),
         Err(e) => {
             tracing::warn!(error = %e, "mfa e-mail code not sent");
-            Ok(false)
+            Ok(Some(EMAIL_FAILED))
         }
+    }
+}
+
+fn email_status(err: Option<&str>) -> StatusCode {
+    match err {
+        None => StatusCode::OK,
+        Some(TOO_MANY_EMAILS) => StatusCode::TOO_MANY_REQUESTS,
+        Some(_) => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -676,16 +688,11 @@ async fn email_challenge_page(
     };
     let to = email_of(a, &s.user);
     // The code is sent once per visit of the page without one pending.
-    if s.tx.mfa.get("email_handle").is_none() && !send_email(state, tenant, &s, &a.id).await? {
-        return email_challenge_render(
-            state,
-            tenant,
-            &s,
-            StatusCode::BAD_GATEWAY,
-            Some(EMAIL_FAILED),
-            &to,
-        )
-        .await;
+    if s.tx.mfa.get("email_handle").is_none()
+        && let Some(msg) = send_email(state, tenant, &s, &a.id).await?
+    {
+        return email_challenge_render(state, tenant, &s, email_status(Some(msg)), Some(msg), &to)
+            .await;
     }
     email_challenge_render(state, tenant, &s, StatusCode::OK, None, &to).await
 }
@@ -708,11 +715,8 @@ async fn email_challenge_post(
     };
     let to = email_of(a, &s.user);
     if f.action == "resend" {
-        let (status, err) = if send_email(state, tenant, &s, &a.id).await? {
-            (StatusCode::OK, None)
-        } else {
-            (StatusCode::BAD_GATEWAY, Some(EMAIL_FAILED))
-        };
+        let err = send_email(state, tenant, &s, &a.id).await?;
+        let status = email_status(err);
         return email_challenge_render(state, tenant, &s, status, err, &to).await;
     }
     let Some(code) = six_digits(&f.code) else {

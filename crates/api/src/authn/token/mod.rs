@@ -135,6 +135,11 @@ impl From<gatehouse_core::Error> for OAuthError {
     fn from(e: gatehouse_core::Error) -> Self {
         match e {
             gatehouse_core::Error::Internal(e) => e.into(),
+            gatehouse_core::Error::TooManyRequests(m) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                m.into_owned(),
+            ),
             other => Self::new(other.status(), "invalid_request", other.public_message()),
         }
     }
