@@ -4,7 +4,9 @@
 // keeps what it receives, and a sample client app (a callback server that exchanges the code
 // at /oauth/token with PKCE), then: signs up, logs out, logs in, resets the password through
 // the e-mailed link, and logs in with the new password; then turns MFA on, enrolls TOTP from an
-// enrollment ticket, logs in with password + TOTP, and with the recovery code. Screenshots go to $SCREENSHOTS (default
+// enrollment ticket, logs in with password + TOTP, and with the recovery code; then turns the
+// webauthn-roaming factor on and, with a CDP virtual authenticator (CTAP2 over USB), a second user
+// enrolls a security key at login, logs out, and logs in with password + security key. Screenshots go to $SCREENSHOTS (default
 // target/browser-screenshots/). Any missing piece (browser, binary) fails the run.
 import { spawn } from 'node:child_process';
 import { createServer as createHttp } from 'node:http';
@@ -62,7 +64,9 @@ const smtpPort = await listen(smtp);
 // ---- the server -------------------------------------------------------------------------
 const freePort = async () => { const s = createTcp(); const p = await listen(s); s.close(); return p; };
 const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
+// WebAuthn needs a secure context and a domain as relying party id: the pages are served and
+// visited as http://localhost (a secure context), the issuer's host being the RP ID.
+const base = `http://localhost:${port}`;
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-browser-'));
 const adminId = 'e2e-admin'; const adminSecret = randomBytes(24).toString('hex');
 const server = spawn(bin, ['serve'], {
@@ -287,6 +291,95 @@ try {
     await page.click('button[type=submit]');
     await page.waitForSelector('#hello');
     assert.equal(await page.textContent('#hello'), `Hello ${email}`);
+  });
+
+  // ---- WebAuthn security keys (a CDP virtual authenticator) -----------------------------
+  const keyEmail = 'key.user@example.com'; const keyPw = 'Security-Key-5';
+  let keyUser;
+  const ctx2 = await browser.newContext();
+  const page2 = await ctx2.newPage();
+  const cdp = await ctx2.newCDPSession(page2);
+  let authenticatorId;
+  await step('turn the webauthn-roaming factor on; a virtual security key (ctap2/usb)', async () => {
+    await mgmt('PUT', '/guardian/factors/webauthn-roaming', { enabled: true });
+    await mgmt('PUT', '/guardian/policies', ['all-applications']);
+    keyUser = await mgmt('POST', '/users', { connection: 'e2e-users', email: keyEmail, password: keyPw, email_verified: true });
+    await cdp.send('WebAuthn.enable');
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: {
+      protocol: 'ctap2', transport: 'usb', hasResidentKey: false, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true } }));
+  });
+  await step('enroll a security key at login (then the recovery code once)', async () => {
+    await page2.goto(`${appOrigin}/login`);
+    await page2.waitForURL(/\/u\/login/);
+    assert.ok(page2.url().startsWith(`${base}/`), page2.url());
+    await page2.fill('#username', keyEmail); await page2.fill('#password', keyPw);
+    await page2.click('button[type=submit]');
+    await page2.waitForURL(/\/u\/mfa-otp-enrollment/);
+    await page2.click('text=Use a security key instead');
+    await page2.waitForURL(/\/u\/mfa-webauthn-enrollment/);
+    await page2.screenshot({ path: join(shots, 'mfa-webauthn-enroll.png') });
+    await page2.click('button[type=submit]');
+    await page2.waitForSelector('#recovery-code, .error:not([hidden])');
+    if (await page2.$('.error:not([hidden])')) throw new Error(`${page2.url()}: ${await page2.textContent('body')}`);
+    await page2.check('#saved');
+    await page2.click('button[type=submit]');
+    await page2.waitForSelector('#hello');
+    assert.equal(await page2.textContent('#hello'), `Hello ${keyEmail}`);
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    assert.equal(credentials.length, 1);
+    assert.equal(credentials[0].rpId, 'localhost');
+  });
+  await step('the Management API lists the security key (no secret material)', async () => {
+    const methods = await mgmt('GET', `/users/${encodeURIComponent(keyUser.user_id)}/authentication-methods`);
+    const keys = methods.filter((m) => m.type === 'webauthn-roaming');
+    assert.equal(keys.length, 1, JSON.stringify(methods));
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    // The credential id, base64url, as the browser knows it.
+    assert.equal(keys[0].key_id, Buffer.from(credentials[0].credentialId, 'base64').toString('base64url'));
+    assert.equal(keys[0].relying_party_identifier, 'localhost');
+    // The virtual key makes ES256 keys: the uncompressed P-256 point, 65 bytes.
+    assert.equal(Buffer.from(keys[0].public_key, 'base64').length, 65);
+    assert.match(keys[0].id, /^webauthn-roaming\|dev_/);
+    assert.equal(keys[0].confirmed, true);
+    const text = JSON.stringify(methods);
+    for (const k of ['secret', 'private', 'counter', 'cred"']) assert.ok(!text.includes(k), `${k} in ${text}`);
+  });
+  await step('log out, log in with password + security key', async () => {
+    const before = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
+    await page2.goto(`${base}/v2/logout`);
+    await page2.goto(`${appOrigin}/login`);
+    await page2.waitForURL(/\/u\/login/);
+    await page2.fill('#username', keyEmail); await page2.fill('#password', keyPw);
+    await page2.click('button[type=submit]');
+    await page2.waitForURL(/\/u\/mfa-webauthn-challenge/);
+    await page2.screenshot({ path: join(shots, 'mfa-webauthn-challenge.png') });
+    await page2.click('button[type=submit]');
+    await page2.waitForSelector('#hello');
+    assert.equal(await page2.textContent('#hello'), `Hello ${keyEmail}`);
+    const after = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
+    assert.ok(after > before, `signCount ${before} -> ${after}`);
+  });
+  await step('a forged security-key answer is refused (the login does not complete)', async () => {
+    await page2.goto(`${base}/v2/logout`);
+    await page2.goto(`${appOrigin}/login`);
+    await page2.waitForURL(/\/u\/login/);
+    await page2.fill('#username', keyEmail); await page2.fill('#password', keyPw);
+    await page2.click('button[type=submit]');
+    await page2.waitForURL(/\/u\/mfa-webauthn-challenge/);
+    // An assertion that no authenticator signed, posted as the page's script would post it.
+    await page2.evaluate(() => {
+      const f = document.getElementById('webauthn-form');
+      const b = (s) => btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      f.elements.credential.value = JSON.stringify({ id: b('forged'), rawId: b('forged'), type: 'public-key',
+        response: { authenticatorData: b('x'.repeat(37)), clientDataJSON: b('{}'), signature: b('sig'), userHandle: null },
+        extensions: {} });
+      f.submit();
+    });
+    await page2.waitForSelector('.error:not([hidden])');
+    assert.match(await page2.textContent('.error:not([hidden])'), /could not verify your security key/);
+    assert.match(page2.url(), /\/u\/mfa-webauthn-challenge/);
+    assert.equal(await page2.$('#hello'), null);
   });
 } catch (e) {
   failed = true;

@@ -57,6 +57,8 @@ pub const EMAIL_CHALLENGE: &str = "/u/mfa-email-challenge";
 pub const RECOVERY_CHALLENGE: &str = "/u/mfa-recovery-code-challenge";
 pub const OTP_ENROLLMENT: &str = "/u/mfa-otp-enrollment";
 pub const RECOVERY_ENROLLMENT: &str = "/u/mfa-recovery-code-enrollment";
+pub const WEBAUTHN_CHALLENGE: &str = "/u/mfa-webauthn-challenge";
+pub const WEBAUTHN_ENROLLMENT: &str = "/u/mfa-webauthn-enrollment";
 /// The enrollment-ticket page (the path the tickets of `POST /guardian/enrollments/ticket`
 /// point to).
 pub const ENROLL_PATH: &str = crate::mgmt::guardian::ENROLL_PATH;
@@ -97,6 +99,14 @@ pub fn routes() -> Router<AppState> {
             RECOVERY_ENROLLMENT,
             get(recovery_enrollment).post(recovery_enrollment_submit),
         )
+        .route(
+            WEBAUTHN_CHALLENGE,
+            get(webauthn_challenge).post(webauthn_challenge_submit),
+        )
+        .route(
+            WEBAUTHN_ENROLLMENT,
+            get(webauthn_enrollment).post(webauthn_enrollment_submit),
+        )
         .route(ENROLL_PATH, get(ticket_show).post(ticket_submit))
 }
 
@@ -130,6 +140,10 @@ struct MfaPage<'a> {
     /// A secondary button in the same form (`action` = its value).
     other: Option<(&'a str, &'a str)>,
     links: Vec<(String, &'a str)>,
+    /// WebAuthn: `create` or `get`, and the options (JSON) for `navigator.credentials`.
+    webauthn: Option<(&'a str, String)>,
+    /// The inline script (WebAuthn only), allowed by its CSP hash.
+    script: Option<&'a str>,
 }
 
 impl<'a> MfaPage<'a> {
@@ -149,6 +163,8 @@ impl<'a> MfaPage<'a> {
             button: "Continue",
             other: None,
             links: Vec::new(),
+            webauthn: None,
+            script: None,
         }
     }
 }
@@ -314,18 +330,24 @@ pub async fn start(
 ) -> Result<Response, Error> {
     super::set_mfa(state, tenant, tx, &json!({"user_id": user.user_id})).await?;
     let have = usable(state, &tenant.id, &user.user_id).await?;
+    let enabled = mfa::enabled_factors(&state.db, &tenant.id).await?;
     let path = if of_kind(&have, "totp").is_some() {
         OTP_CHALLENGE
+    } else if has_webauthn(&have) {
+        WEBAUTHN_CHALLENGE
     } else if of_kind(&have, "email").is_some() {
         EMAIL_CHALLENGE
     } else if of_kind(&have, "recovery-code").is_some() {
         RECOVERY_CHALLENGE
-    } else if mfa::enabled_factors(&state.db, &tenant.id)
-        .await?
-        .iter()
-        .any(|f| f == "otp")
-    {
+    } else if enabled.iter().any(|f| f == "otp") {
         OTP_ENROLLMENT
+    } else if enabled.iter().any(|f| f == ROAMING) {
+        WEBAUTHN_ENROLLMENT
+    } else if enabled.iter().any(|f| f == PLATFORM) {
+        return Ok(found(&format!(
+            "{WEBAUTHN_ENROLLMENT}?state={}&kind=platform",
+            tx.id
+        )));
     } else {
         return Ok(super::error_page(
             state,
@@ -401,10 +423,12 @@ async fn show(
     page.action = &action;
     page.hidden.push(("state", &s.tx.id));
     page.hidden.push(("csrf", &csrf));
-    Ok(super::html(
+    let hash = page.script.map(super::script_hash);
+    Ok(super::html_with_script(
         status,
         &page,
         super::origin(&s.tx.params.callback).as_deref(),
+        hash.as_deref(),
     ))
 }
 
@@ -417,6 +441,12 @@ async fn other_methods(
 ) -> Result<Vec<(String, &'static str)>, Error> {
     let have = usable(state, tenant, &s.user.user_id).await?;
     let mut links = Vec::new();
+    if here != WEBAUTHN_CHALLENGE && has_webauthn(&have) {
+        links.push((
+            format!("{WEBAUTHN_CHALLENGE}?state={}", s.tx.id),
+            "Use your security key",
+        ));
+    }
     for (kind, path, text) in [
         ("totp", OTP_CHALLENGE, "Use your authenticator app"),
         ("email", EMAIL_CHALLENGE, "Email me a code"),
@@ -459,6 +489,9 @@ pub struct CodeForm {
     code: String,
     #[serde(default)]
     action: String,
+    /// WebAuthn: the credential (JSON) the page's script put there.
+    #[serde(default)]
+    credential: String,
 }
 
 /// The handlers' common frame: the tenant, the device, errors as the error page.
@@ -898,6 +931,22 @@ async fn otp_enrollment_render(
     page.qr = Some(qr_svg(&uri)?);
     page.secret = Some(mfa::base32(&secret));
     page.input = Some(otp_input());
+    let enabled = mfa::enabled_factors(&state.db, &tenant.id).await?;
+    for (factor, kind, text) in [
+        (ROAMING, "roaming", "Use a security key instead"),
+        (
+            PLATFORM,
+            "platform",
+            "Use this device (fingerprint, face or PIN) instead",
+        ),
+    ] {
+        if enabled.iter().any(|f| f == factor) {
+            page.links.push((
+                format!("{WEBAUTHN_ENROLLMENT}?state={}&kind={kind}", s.tx.id),
+                text,
+            ));
+        }
+    }
     show(state, tenant, s, status, page).await
 }
 
@@ -970,6 +1019,434 @@ async fn otp_enrollment_post(
         }
         None => passed(state, tenant, headers, device, &s).await,
     }
+}
+
+// ---- WebAuthn (security keys and platform authenticators) -----------------------------------
+
+const ROAMING: &str = "webauthn-roaming";
+const PLATFORM: &str = "webauthn-platform";
+/// The pages' one script: `navigator.credentials` with the server's options, the answer posted
+/// back in the form (allowed by its CSP hash; the pages need no other JavaScript).
+const WEBAUTHN_JS: &str = include_str!("webauthn.js");
+const KEY_FAILED: &str = "We could not verify your security key. Please try again.";
+
+fn has_webauthn(all: &[AuthenticatorRow]) -> bool {
+    all.iter().any(|a| a.kind == ROAMING || a.kind == PLATFORM)
+}
+
+/// The relying party: the issuer's host (its id) and origin. None when the issuer's host cannot
+/// be one (browsers refuse IP addresses as relying party ids).
+fn relying_party(issuer: &str, name: &str) -> Option<webauthn_rs::Webauthn> {
+    let u = url::Url::parse(issuer).ok()?;
+    let host = u.host_str()?.to_owned();
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+        return None;
+    }
+    let origin = url::Url::parse(&u.origin().ascii_serialization()).ok()?;
+    webauthn_rs::WebauthnBuilder::new(&host, &origin)
+        .ok()?
+        .rp_name(name)
+        .build()
+        .ok()
+}
+
+/// The WebAuthn user handle: stable per user, no personal data (a digest of the user id).
+fn user_handle(user_id: &str) -> webauthn_rs::prelude::Uuid {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(user_id.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    webauthn_rs::prelude::Uuid::from_bytes(b)
+}
+
+async fn no_relying_party(state: &AppState, tenant: &Tenant) -> Response {
+    super::error_page(
+        state,
+        tenant,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "Security keys need the login pages to be served under a domain name.",
+    )
+    .await
+}
+
+/// The user's security keys (opened), with their authenticator ids.
+async fn security_keys(
+    state: &AppState,
+    tenant: &str,
+    have: &[AuthenticatorRow],
+) -> Result<Vec<(String, webauthn_rs::prelude::SecurityKey)>, Error> {
+    let mut keys = Vec::new();
+    for a in have
+        .iter()
+        .filter(|a| a.kind == ROAMING || a.kind == PLATFORM)
+    {
+        let Some(sealed) = &a.secret else { continue };
+        let plain = mfa::open(state, tenant, sealed).await?;
+        if let Ok(k) = serde_json::from_slice(&plain) {
+            keys.push((a.id.clone(), k));
+        }
+    }
+    Ok(keys)
+}
+
+#[derive(Deserialize)]
+pub struct WebauthnQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    kind: String,
+}
+
+async fn webauthn_enrollment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WebauthnQuery>,
+) -> Response {
+    let tenant = tenant_of(&state, &headers);
+    let factor = if q.kind == "platform" {
+        PLATFORM
+    } else {
+        ROAMING
+    };
+    let r = async {
+        let s = match step(&state, &tenant, &headers, &q.state, None).await? {
+            Ok(s) => s,
+            Err(page) => return Ok(page),
+        };
+        webauthn_enrollment_render(&state, &tenant, &s, factor, StatusCode::OK, None).await
+    }
+    .await;
+    match r {
+        Ok(r) => r,
+        Err(e) => super::internal(&state, &tenant, &e).await,
+    }
+}
+
+async fn webauthn_enrollment_render(
+    state: &AppState,
+    tenant: &Tenant,
+    s: &Step,
+    factor: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, Error> {
+    if !usable(state, &tenant.id, &s.user.user_id).await?.is_empty() {
+        return Ok(super::message_page(
+            state,
+            tenant,
+            StatusCode::BAD_REQUEST,
+            SECURE_TITLE,
+            ALREADY_ENROLLED,
+        )
+        .await);
+    }
+    if !mfa::enabled_factors(&state.db, &tenant.id)
+        .await?
+        .iter()
+        .any(|f| f == factor)
+    {
+        return Ok(super::expired(state, tenant).await);
+    }
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let account = account_of(&s.user);
+    let attachment = if factor == PLATFORM {
+        webauthn_rs::prelude::AuthenticatorAttachment::Platform
+    } else {
+        webauthn_rs::prelude::AuthenticatorAttachment::CrossPlatform
+    };
+    let Ok((options, reg)) = rp.start_securitykey_registration(
+        user_handle(&s.user.user_id),
+        &account,
+        &account,
+        None,
+        None,
+        Some(attachment),
+    ) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let mut m = s.tx.mfa.clone();
+    m["webauthn"] = json!({"factor": factor, "registration": reg});
+    super::set_mfa(state, tenant, &s.tx, &m).await?;
+    let mut options = serde_json::to_value(&options).map_err(|e| Error::Internal(e.into()))?;
+    // webauthn-rs asks for credProtect `userVerificationRequired` (not enforced) with user
+    // verification only `preferred` and no discoverable credential; Chromium refuses that
+    // combination outright (NotSupportedError). The request is advisory, so it is left out.
+    if let Some(Value::Object(x)) = options.pointer_mut("/publicKey/extensions") {
+        x.remove("credentialProtectionPolicy");
+        x.remove("enforceCredentialProtectionPolicy");
+    }
+    let options = options.to_string();
+    let mut page = MfaPage::new(
+        &s.brand,
+        SECURE_TITLE,
+        if factor == PLATFORM {
+            "Use this device's fingerprint, face or screen lock to secure your account."
+        } else {
+            "Insert your security key and use it to secure your account."
+        },
+        WEBAUTHN_ENROLLMENT,
+    );
+    page.error = error;
+    page.webauthn = Some(("create", options));
+    page.script = Some(WEBAUTHN_JS);
+    page.button = if factor == PLATFORM {
+        "Use this device"
+    } else {
+        "Use security key"
+    };
+    show(state, tenant, s, status, page).await
+}
+
+form_handler!(webauthn_enrollment_submit, webauthn_enrollment_post);
+
+async fn webauthn_enrollment_post(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    headers: &HeaderMap,
+    device: &Device<'_>,
+    id: &str,
+    f: &CodeForm,
+) -> Result<Response, Error> {
+    let s = match step(state, tenant, headers, id, Some(&f.csrf)).await? {
+        Ok(s) => s,
+        Err(page) => return Ok(page),
+    };
+    let pending = s.tx.mfa.get("webauthn").cloned().unwrap_or(Value::Null);
+    let factor = match pending.get("factor").and_then(Value::as_str) {
+        Some(PLATFORM) => PLATFORM,
+        Some(ROAMING) => ROAMING,
+        _ => return Ok(super::expired(state, tenant).await),
+    };
+    let reg: Option<webauthn_rs::prelude::SecurityKeyRegistration> = pending
+        .get("registration")
+        .cloned()
+        .and_then(|r| serde_json::from_value(r).ok());
+    // The registration is single use, whatever comes of it.
+    let mut m = s.tx.mfa.clone();
+    if let Value::Object(o) = &mut m {
+        o.remove("webauthn");
+    }
+    super::set_mfa(state, tenant, &s.tx, &m).await?;
+    let Some(reg) = reg else {
+        return Ok(super::expired(state, tenant).await);
+    };
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let key =
+        serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(&f.credential)
+            .ok()
+            .and_then(|c| rp.finish_securitykey_registration(&c, &reg).ok());
+    let Some(key) = key else {
+        let s = match step(state, tenant, headers, id, None).await? {
+            Ok(s) => s,
+            Err(page) => return Ok(page),
+        };
+        return webauthn_enrollment_render(
+            state,
+            tenant,
+            &s,
+            factor,
+            StatusCode::BAD_REQUEST,
+            Some(KEY_FAILED),
+        )
+        .await;
+    };
+    let plain = serde_json::to_vec(&key).map_err(|e| Error::Internal(e.into()))?;
+    let now = time::now();
+    let row = AuthenticatorRow {
+        id: mfa::new_authenticator_id(factor),
+        user_id: s.user.user_id.clone(),
+        kind: factor.to_owned(),
+        confirmed: true,
+        name: None,
+        secret: Some(mfa::seal(state, &tenant.id, &plain).await?),
+        data: json!({
+            "key_id": key_id(&key),
+            "public_key": key_of(&key).as_ref().and_then(public_key),
+            "relying_party_identifier": rp_id_of(tenant),
+        }),
+        created_at: now.clone(),
+        enrolled_at: Some(now.clone()),
+        last_auth_at: Some(now),
+        last_step: None,
+        failures: 0,
+        locked_until: None,
+    };
+    store::insert(&state.db, &tenant.id, &row).await?;
+    match first_recovery_code(state, &tenant.id, &s.user.user_id).await? {
+        Some(code) => {
+            let mut m = m;
+            m["passed"] = Value::Bool(true);
+            super::set_mfa(state, tenant, &s.tx, &m).await?;
+            recovery_code_page(state, tenant, &s, Some(code)).await
+        }
+        None => passed(state, tenant, headers, device, &s).await,
+    }
+}
+
+/// The credential id as Auth0 shows `key_id`: base64url without padding.
+fn key_id(k: &webauthn_rs::prelude::SecurityKey) -> String {
+    use base64::Engine as _;
+    let id: &[u8] = k.cred_id().as_ref();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// A security key's COSE public key (webauthn-rs shows it only through the credential's
+/// serialised form: `cred.cred`).
+fn key_of(k: &webauthn_rs::prelude::SecurityKey) -> Option<webauthn_rs::prelude::COSEKey> {
+    let v = serde_json::to_value(k).ok()?;
+    serde_json::from_value(v.get("cred")?.get("cred")?.clone()).ok()
+}
+
+/// The credential's public key as `authentication-methods` shows it (base64): an EC2 key as
+/// its uncompressed point (`04 || x || y`), an OKP key as its `x`; None for other key types.
+fn public_key(k: &webauthn_rs::prelude::COSEKey) -> Option<String> {
+    use base64::Engine as _;
+    use webauthn_rs::prelude::COSEKeyType;
+    let raw = match &k.key {
+        COSEKeyType::EC_EC2(ec) => [&[4u8][..], &ec.x, &ec.y].concat(),
+        COSEKeyType::EC_OKP(okp) => okp.x.clone(),
+        COSEKeyType::RSA(_) => return None,
+    };
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+fn rp_id_of(tenant: &Tenant) -> Option<String> {
+    url::Url::parse(&tenant.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+page_handler!(webauthn_challenge, webauthn_challenge_page);
+form_handler!(webauthn_challenge_submit, webauthn_challenge_post);
+
+async fn webauthn_challenge_render(
+    state: &AppState,
+    tenant: &Tenant,
+    s: &Step,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, Error> {
+    let have = usable(state, &tenant.id, &s.user.user_id).await?;
+    let keys = security_keys(state, &tenant.id, &have).await?;
+    if keys.is_empty() {
+        return Ok(super::expired(state, tenant).await);
+    }
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let only: Vec<_> = keys.into_iter().map(|(_, k)| k).collect();
+    let Ok((options, auth)) = rp.start_securitykey_authentication(&only) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let mut m = s.tx.mfa.clone();
+    m["webauthn_auth"] = json!(auth);
+    super::set_mfa(state, tenant, &s.tx, &m).await?;
+    let options = serde_json::to_string(&options).map_err(|e| Error::Internal(e.into()))?;
+    let links = other_methods(state, &tenant.id, s, WEBAUTHN_CHALLENGE).await?;
+    let mut page = MfaPage::new(
+        &s.brand,
+        VERIFY_TITLE,
+        "Use your security key, or this device's fingerprint, face or screen lock, to continue.",
+        WEBAUTHN_CHALLENGE,
+    );
+    page.error = error;
+    page.webauthn = Some(("get", options));
+    page.script = Some(WEBAUTHN_JS);
+    page.button = "Use security key";
+    page.links = links;
+    show(state, tenant, s, status, page).await
+}
+
+async fn webauthn_challenge_page(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Response, Error> {
+    let s = match step(state, tenant, headers, id, None).await? {
+        Ok(s) => s,
+        Err(page) => return Ok(page),
+    };
+    webauthn_challenge_render(state, tenant, &s, StatusCode::OK, None).await
+}
+
+async fn webauthn_challenge_post(
+    state: &AppState,
+    tenant: &Arc<Tenant>,
+    headers: &HeaderMap,
+    device: &Device<'_>,
+    id: &str,
+    f: &CodeForm,
+) -> Result<Response, Error> {
+    let s = match step(state, tenant, headers, id, Some(&f.csrf)).await? {
+        Ok(s) => s,
+        Err(page) => return Ok(page),
+    };
+    let auth: Option<webauthn_rs::prelude::SecurityKeyAuthentication> =
+        s.tx.mfa
+            .get("webauthn_auth")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok());
+    // The challenge is single use, whatever comes of it.
+    let mut m = s.tx.mfa.clone();
+    if let Value::Object(o) = &mut m {
+        o.remove("webauthn_auth");
+    }
+    super::set_mfa(state, tenant, &s.tx, &m).await?;
+    let Some(auth) = auth else {
+        return Ok(super::expired(state, tenant).await);
+    };
+    let Some(rp) = relying_party(&tenant.issuer, &s.brand.name) else {
+        return Ok(no_relying_party(state, tenant).await);
+    };
+    let result = serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(&f.credential)
+        .ok()
+        .and_then(|c| rp.finish_securitykey_authentication(&c, &auth).ok());
+    let have = usable(state, &tenant.id, &s.user.user_id).await?;
+    let keys = security_keys(state, &tenant.id, &have).await?;
+    let used = result.as_ref().and_then(|r| {
+        keys.into_iter()
+            .find(|(_, k)| k.cred_id() == r.cred_id())
+            .map(|(id, k)| (id, k, r))
+    });
+    let Some((aid, mut key, result)) = used else {
+        let s = match step(state, tenant, headers, id, None).await? {
+            Ok(s) => s,
+            Err(page) => return Ok(page),
+        };
+        return webauthn_challenge_render(
+            state,
+            tenant,
+            &s,
+            StatusCode::BAD_REQUEST,
+            Some(KEY_FAILED),
+        )
+        .await;
+    };
+    // The signature counter moves on (a cloned key shows as a counter going back).
+    key.update_credential(result);
+    let plain = serde_json::to_vec(&key).map_err(|e| Error::Internal(e.into()))?;
+    let sealed = mfa::seal(state, &tenant.id, &plain).await?;
+    let db = &state.db;
+    let t = tenant.id.as_str();
+    let (aid, sealed) = (aid.as_str(), sealed.as_str());
+    gatehouse_store::atomically(|| async move {
+        let x = db.begin().await?;
+        if let Some(mut a) = store::find_for_update(&x, t, aid).await? {
+            a.secret = Some(sealed.to_owned());
+            a.last_auth_at = Some(time::now());
+            store::update(&x, t, &a).await?;
+        }
+        x.commit().await?;
+        Ok::<_, Error>(())
+    })
+    .await?;
+    passed(state, tenant, headers, device, &s).await
 }
 
 // ---- the enrollment-ticket page ------------------------------------------------------------
@@ -1199,6 +1676,43 @@ async fn ticket_post(state: &AppState, tenant: &Tenant, f: &TicketForm) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_issuers_domain() {
+        assert!(relying_party("http://localhost:8080/", "Demo").is_some());
+        assert!(relying_party("https://login.example.com/", "Demo").is_some());
+        // Browsers refuse IP addresses as relying party ids.
+        assert!(relying_party("http://127.0.0.1:8080/", "Demo").is_none());
+        assert!(relying_party("http://[::1]:8080/", "Demo").is_none());
+        assert!(relying_party("not a url", "Demo").is_none());
+    }
+
+    #[test]
+    fn public_keys_show_as_base64() {
+        use webauthn_rs::prelude::{COSEAlgorithm, COSEEC2Key, COSEKey, COSEKeyType, ECDSACurve};
+        let k = COSEKey {
+            type_: COSEAlgorithm::ES256,
+            key: COSEKeyType::EC_EC2(COSEEC2Key {
+                curve: ECDSACurve::SECP256R1,
+                x: vec![1; 32],
+                y: vec![2; 32],
+            }),
+        };
+        let shown = public_key(&k).unwrap_or_default();
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(shown)
+            .unwrap_or_default();
+        assert_eq!(raw.len(), 65);
+        assert_eq!((raw[0], raw[1], raw[64]), (4, 1, 2));
+    }
+
+    #[test]
+    fn user_handles_are_stable_and_opaque() {
+        assert_eq!(user_handle("auth0|a"), user_handle("auth0|a"));
+        assert_ne!(user_handle("auth0|a"), user_handle("auth0|b"));
+        assert!(!user_handle("auth0|a").to_string().contains("auth0"));
+    }
 
     #[test]
     fn codes_have_six_digits() {

@@ -173,8 +173,18 @@ pub fn origin(u: &str) -> Option<String> {
 }
 
 pub fn html(status: StatusCode, t: &impl Template, form_to: Option<&str>) -> Response {
+    html_with_script(status, t, form_to, None)
+}
+
+/// A page with one inline script allowed by its CSP hash (`sha256-…`).
+pub fn html_with_script(
+    status: StatusCode,
+    t: &impl Template,
+    form_to: Option<&str>,
+    script: Option<&str>,
+) -> Response {
     match t.render() {
-        Ok(s) => secure((status, Html(s)).into_response(), form_to, None),
+        Ok(s) => secure((status, Html(s)).into_response(), form_to, script),
         Err(e) => {
             tracing::error!(error = %e, "template");
             (
@@ -239,18 +249,21 @@ pub async fn internal(state: &AppState, tenant: &Tenant, e: &Error) -> Response 
     .await
 }
 
+/// The CSP source (`sha256-…`) that allows an inline script.
+pub fn script_hash(script: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script))
+    )
+}
+
 /// `response_mode=form_post`: a page whose form posts `fields` to the callback, submitted by
 /// an inline script allowed by its hash (a button does it without JavaScript).
 pub fn form_post(action: &str, fields: &[(&str, &str)]) -> Response {
     const SCRIPT: &str = "document.forms[0].submit()";
-    let hash = {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        format!(
-            "sha256-{}",
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SCRIPT))
-        )
-    };
+    let hash = script_hash(SCRIPT);
     let t = FormPost { action, fields };
     match t.render() {
         Ok(s) => secure(
